@@ -1,0 +1,165 @@
+"""sora_core: the I/O-free protocol core of sora-sansio.
+
+It builds request bytes, parses HTTP/1.1 (through h11) and server-sent
+events incrementally into typed events, assembles completions and extracts
+sora video progress and results. It opens no socket, starts no thread,
+reads no clock and never sleeps: a transport moves the bytes.
+
+Two levels:
+
+- message level: :func:`build_request` then :class:`ChatResponse`
+  (``receive_headers`` / ``receive_body``), for transports that frame HTTP
+  themselves;
+- wire level: :class:`ChatConnection` (``send`` / ``receive_data`` /
+  ``next_event``), for transports that move raw bytes.
+"""
+
+from ._accumulate import ChunkAccumulator
+from ._connection import ChatConnection
+from ._errors import (
+    APIError,
+    APIStatusError,
+    APIStreamError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+    DeadlineExceeded,
+    IdleTimeout,
+    InternalServerError,
+    LimitExceeded,
+    LocalProtocolError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    RemoteProtocolError,
+    SoraError,
+    Timeout,
+    TransportError,
+    UnprocessableEntityError,
+    VideoGenerationFailed,
+    status_error_class,
+)
+from ._events import (
+    NEED_DATA,
+    APIErrorReceived,
+    ChunkReceived,
+    CompletionReceived,
+    Event,
+    ExchangeComplete,
+    Headers,
+    ResponseStarted,
+    StreamEnded,
+)
+from ._limits import Limits
+from ._models import (
+    APIErrorBody,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    FunctionCallDelta,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    converter,
+    image_part,
+    text_part,
+)
+from ._request import HTTPRequest, build_request, redirect_request, resolve_config
+from ._response import ChatResponse
+from ._retry import RetryPolicy, parse_retry_after
+from ._sse import ServerSentEvent, SSEDecoder
+from ._video import (
+    VideoEvent,
+    VideoFailed,
+    VideoProgress,
+    VideoQueued,
+    VideoReady,
+    VideoResult,
+    VideoTaskInfo,
+    VideoTracker,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NEED_DATA",
+    "APIError",
+    "APIErrorBody",
+    "APIErrorReceived",
+    "APIStatusError",
+    "APIStreamError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatConnection",
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "ChunkAccumulator",
+    "ChunkChoice",
+    "ChunkReceived",
+    "CompletionReceived",
+    "ConflictError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionLost",
+    "DeadlineExceeded",
+    "Delta",
+    "Event",
+    "ExchangeComplete",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "HTTPRequest",
+    "Headers",
+    "IdleTimeout",
+    "InternalServerError",
+    "LimitExceeded",
+    "Limits",
+    "LocalProtocolError",
+    "Message",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RemoteProtocolError",
+    "ResponseStarted",
+    "RetryPolicy",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "SoraError",
+    "StreamEnded",
+    "Timeout",
+    "ToolCall",
+    "ToolCallDelta",
+    "TransportError",
+    "UnprocessableEntityError",
+    "Usage",
+    "VideoEvent",
+    "VideoFailed",
+    "VideoGenerationFailed",
+    "VideoProgress",
+    "VideoQueued",
+    "VideoReady",
+    "VideoResult",
+    "VideoTaskInfo",
+    "VideoTracker",
+    "__version__",
+    "build_request",
+    "converter",
+    "image_part",
+    "parse_retry_after",
+    "redirect_request",
+    "resolve_config",
+    "status_error_class",
+    "text_part",
+]

@@ -1,0 +1,295 @@
+"""The wire level: an h11 client connection around :class:`ChatResponse`.
+
+``send(request) -> bytes`` to write; ``receive_data(bytes)`` (``b""`` is
+EOF); ``next_event()`` until it returns :data:`NEED_DATA`. h11 does the
+HTTP/1.1 framing (content-length, chunked, close-delimited, keep-alive);
+this module maps its events and errors to the project's own, so nothing of
+h11 reaches a user (the way wsproto wraps it).
+
+One connection runs many exchanges in a row: when an exchange's body has
+been read to its end, :class:`ExchangeComplete` says whether the connection
+can be reused, and ``send`` takes the next request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from typing import NoReturn
+
+import h11
+
+from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, SoraError
+from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
+from ._limits import Limits
+from ._models import ChatCompletion, ChatRequest
+from ._request import HTTPRequest, build_request, resolve_config
+from ._response import ChatResponse
+from ._video import VideoResult
+
+__all__ = ["ChatConnection"]
+
+_QUOTED_BYTES = re.compile(r"""[:,]?\s*(bytearray\()?b(['"]).*?(?<!\\)\2\)?""")
+
+# Connection states, as seen by a user.
+IDLE = "IDLE"  # ready to send a request
+WAITING = "WAITING"  # request sent, response being read
+CLOSED = "CLOSED"  # the connection cannot carry another exchange
+ERROR = "ERROR"  # something went wrong; the object refuses further use
+
+
+def _TRAILING() -> RemoteProtocolError:
+    return RemoteProtocolError(
+        "the server sent data after the end of the response "
+        "(a body longer than its Content-Length, or garbage after the last chunk)"
+    )
+
+
+class ChatConnection:
+    """A client connection to one chat completions endpoint, with no I/O.
+
+    Give it the base URL and token once (or pass
+    :class:`~sora_core.HTTPRequest` objects you built yourself to
+    :meth:`send`). It never opens a socket: the caller writes what
+    :meth:`send` returns and feeds what it reads to :meth:`receive_data`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        limits: Limits | None = None,
+        video: bool | None = None,
+        assemble: bool = True,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = api_key
+        self._headers = list(headers.items() if isinstance(headers, Mapping) else headers or ())
+        self.limits = limits or Limits()
+        self._video = video
+        self._assemble = assemble
+        self._h11 = h11.Connection(
+            h11.CLIENT, max_incomplete_event_size=self.limits.max_header_size
+        )
+        self._state = IDLE
+        self._error: SoraError | None = None
+        self._pending_error: SoraError | None = None
+        self._events: deque[Event] = deque()
+        self._queue: list[Event] = []
+        self._body_started = False
+        self._response: ChatResponse | None = None
+        self.request: HTTPRequest | None = None
+
+    def __repr__(self) -> str:
+        return f"<ChatConnection state={self._state}>"
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``IDLE``, ``WAITING``, ``CLOSED`` or ``ERROR``."""
+        return self._state
+
+    @property
+    def response(self) -> ChatResponse | None:
+        """The message-level object of the current (or last) exchange."""
+        return self._response
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """What the current exchange received so far, assembled."""
+        return self._response.partial if self._response is not None else None
+
+    @property
+    def video_result(self) -> VideoResult | None:
+        return self._response.video_result if self._response is not None else None
+
+    @property
+    def body_started(self) -> bool:
+        """True once a byte of the response body arrived (no retry after that)."""
+        return self._body_started
+
+    # -- sending -----------------------------------------------------------------
+
+    def send(self, request: ChatRequest | HTTPRequest) -> bytes:
+        """The bytes to write for ``request``.
+
+        A :class:`ChatRequest` is built with the base URL, token and headers
+        given to the constructor (``SORA_BASE_URL`` / ``SORA_API_KEY`` when
+        none were).
+        """
+        self._check_usable()
+        if self._state == CLOSED:
+            raise LocalProtocolError(
+                "this connection was closed by the previous exchange; open a new one"
+            )
+        if self._state != IDLE:
+            raise LocalProtocolError(
+                "a request is already in flight: read its response until ExchangeComplete "
+                "before sending the next one, or open another connection"
+            )
+        if isinstance(request, ChatRequest):
+            base_url, api_key = resolve_config(self._base_url, self._api_key)
+            http = build_request(request, base_url=base_url, api_key=api_key, headers=self._headers)
+            model: str | None = request.model
+        elif isinstance(request, HTTPRequest):
+            http = request
+            model = None
+        else:
+            raise LocalProtocolError(
+                f"send() takes a ChatRequest or an HTTPRequest, not {type(request).__name__}"
+            )
+        try:
+            data = self._h11.send(
+                h11.Request(method=http.method, target=http.target, headers=list(http.headers))
+            )
+            data = (data or b"") + (self._h11.send(h11.Data(data=http.body)) or b"")
+            data += self._h11.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            self._state = ERROR
+            self._error = LocalProtocolError(f"cannot send this request: {exc}")
+            raise self._error from None
+        self.request = http
+        self._response = ChatResponse(
+            stream=http.stream,
+            model=model,
+            video=self._video,
+            assemble=self._assemble,
+            limits=self.limits,
+        )
+        self._body_started = False
+        self._state = WAITING
+        return data
+
+    # -- receiving ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes read from the peer; ``b""`` means the peer closed (EOF)."""
+        self._check_usable()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise LocalProtocolError(f"receive_data() takes bytes, not {type(data).__name__}")
+        if data and self._state == IDLE and self._response is not None:
+            self._raise(_TRAILING())
+        try:
+            self._h11.receive_data(bytes(data))
+        except RuntimeError as exc:  # h11 refuses data after EOF
+            raise LocalProtocolError(f"receive_data() after EOF: {exc}") from None
+
+    def next_event(self) -> Event | _NeedData:
+        """The next event, or :data:`NEED_DATA` when more bytes must be read."""
+        self._check_usable()
+        while not self._events:
+            if self._pending_error is not None:
+                self._raise(self._pending_error)
+            if self._state != WAITING:
+                return NEED_DATA
+            if not self._pump():
+                return NEED_DATA
+        return self._events.popleft()
+
+    def events(self) -> Iterator[Event]:
+        """Every event available now (until :data:`NEED_DATA`)."""
+        while True:
+            event = self.next_event()
+            if event is NEED_DATA:
+                return
+            assert not isinstance(event, _NeedData)
+            yield event
+
+    def close(self) -> None:
+        """Mark the connection unusable (the transport closes the socket)."""
+        if self._state != ERROR:
+            self._state = CLOSED
+
+    # -- internals ---------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._state == ERROR:
+            raise LocalProtocolError(
+                f"this connection failed earlier ({self._error}); open a new one"
+            )
+
+    def _raise(self, exc: SoraError) -> NoReturn:
+        self._state = ERROR
+        self._error = exc
+        self._pending_error = None
+        response = self._response
+        if response is not None:
+            if exc.partial is None:
+                exc.partial = response.partial
+            if exc.video is None:
+                exc.video = response.video_result
+        raise exc
+
+    def _pump(self) -> bool:
+        """Turn one h11 event into ours; False when h11 needs data."""
+        response = self._response
+        assert response is not None
+        try:
+            event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            self._raise(self._remote_error(exc))
+        if event is h11.NEED_DATA:
+            return False
+        try:
+            if isinstance(event, h11.Data):
+                self._body_started = True
+                response.receive_body_into(bytes(event.data), self._queue)
+            elif isinstance(event, h11.Response):
+                self._queue.extend(
+                    response.receive_headers(event.status_code, event.headers, event.reason)
+                )
+            elif isinstance(event, h11.EndOfMessage):
+                response.receive_body_into(b"", self._queue)
+                self._end_exchange()
+            elif isinstance(event, h11.ConnectionClosed):
+                self._raise(
+                    RemoteProtocolError("the server closed the connection without a response")
+                )
+            # h11.InformationalResponse (1xx) is skipped: the final response follows.
+        except SoraError as exc:
+            # Hand out what was completed before the error, then raise it.
+            self._pending_error = exc
+            self._events.extend(self._queue)
+        else:
+            self._events.extend(self._queue)
+        self._queue.clear()
+        return True
+
+    def _end_exchange(self) -> None:
+        h = self._h11
+        if h.trailing_data[0]:
+            # We never pipeline, so bytes after the end of the response belong
+            # to no request: the body was longer than its framing said.
+            raise _TRAILING()
+        reusable = h.our_state is h11.DONE and h.their_state is h11.DONE
+        if reusable:
+            h.start_next_cycle()
+            self._state = IDLE
+        else:
+            self._state = CLOSED
+        self._queue.append(ExchangeComplete(reusable))
+
+    def _remote_error(self, exc: h11.RemoteProtocolError) -> RemoteProtocolError:
+        text = str(exc)
+        if "ConnectionClosed" in text and "SEND_RESPONSE" in text:
+            return RemoteProtocolError("the server closed the connection without a response")
+        if "incomplete" in text or "without sending complete" in text or "peer closed" in text:
+            return RemoteProtocolError(
+                "the connection closed before the response was complete "
+                "(the body was cut short)"
+            )
+        if "exceeds" in text or "too long" in text or "too large" in text:
+            return LimitExceeded(
+                f"the response head is larger than {self.limits.max_header_size} bytes "
+                "(Limits.max_header_size)"
+            )
+        if "chunk footer" in text:
+            return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
+        # h11 quotes the bytes it choked on, and how many it had depends on how
+        # the input was split; the message must not (same bytes, same error).
+        text = _QUOTED_BYTES.sub("", text).strip()
+        return RemoteProtocolError(f"malformed HTTP response: {text}")

@@ -1,0 +1,473 @@
+"""The message level: status, headers and body bytes -> events.
+
+For transports that frame HTTP themselves (requests, httpx, a browser's
+fetch): feed the status and headers with :meth:`ChatResponse.receive_headers`,
+then the body as it arrives with :meth:`ChatResponse.receive_body`
+(``b""`` is the end of the body). Each call returns the events its bytes
+completed, at once: nothing waits for the next read.
+
+The wire level (:class:`~sora_core.ChatConnection`) drives this same object
+from h11, so the logic lives once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+from . import _json
+from ._accumulate import ChunkAccumulator
+from ._errors import (
+    LimitExceeded,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SoraError,
+)
+from ._events import (
+    APIErrorReceived,
+    ChunkReceived,
+    CompletionReceived,
+    EndReason,
+    Event,
+    Headers,
+    ResponseStarted,
+    StreamEnded,
+    header,
+)
+from ._limits import Limits
+from ._models import ChatCompletion, structure_chunk, structure_completion, structure_error
+from ._sse import SSEDecoder
+from ._video import VideoResult, VideoTracker
+
+__all__ = ["ChatResponse"]
+
+# How much of an unexpected body is quoted in an error message.
+_QUOTE = 300
+# An error body (a gateway's HTML page) is kept up to this size; the rest is
+# read and dropped, so a huge error page cannot hold memory.
+_MAX_ERROR_TEXT = 64 * 1024
+# Inflate in pieces of at most this size, so memory stays bounded however
+# far a small body inflates.
+_INFLATE_STEP = 64 * 1024
+
+# States of one response.
+_HEADERS = "awaiting headers"
+_STREAM = "streaming"
+_STREAM_OVER = "stream over"  # after [DONE]: the rest of the body is read and dropped
+_JSON = "reading JSON body"
+_ERROR_BODY = "reading error body"
+_WRONG_TYPE = "reading unexpected body"
+_ENDED = "ended"
+_FAILED = "failed"
+
+
+def _normalise_headers(headers: Iterable[tuple[Any, Any]]) -> Headers:
+    out = []
+    for name, value in headers:
+        if isinstance(name, (bytes, bytearray)):
+            name = bytes(name).decode("latin-1")
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("latin-1")
+        out.append((str(name).lower(), str(value)))
+    return tuple(out)
+
+
+def _quote(data: bytes | str) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = text[:_QUOTE]
+    return repr(text)
+
+
+class _Inflater:
+    """Incremental, bounded gzip / deflate decoding."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding
+        self.limit = limit
+        self.total = 0
+        # 32 + MAX_WBITS: gzip or zlib header, detected automatically.
+        self._wbits = 47 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(self._wbits)
+        # For "deflate", the input kept until the first output, to retry as
+        # raw DEFLATE if the zlib header turns out to be missing.
+        self._seen: bytearray | None = bytearray() if self._wbits == zlib.MAX_WBITS else None
+
+    def feed(self, data: bytes) -> Iterable[bytes]:
+        if self._seen is not None:
+            self._seen += data
+        try:
+            while data:
+                out = self._obj.decompress(data, _INFLATE_STEP)
+                data = self._obj.unconsumed_tail
+                if out:
+                    self._seen = None
+                    self.total += len(out)
+                    if self.total > self.limit:
+                        raise LimitExceeded(
+                            f"the {self.encoding} body inflates to more than {self.limit} "
+                            "bytes (Limits.max_decompressed_size)"
+                        )
+                    yield out
+                if self._obj.eof and self._obj.unused_data:
+                    # Concatenated gzip members (RFC 1952 §2.2).
+                    data = self._obj.unused_data
+                    self._obj = zlib.decompressobj(self._wbits)
+        except zlib.error as exc:
+            if self._seen is not None:
+                # "deflate" is raw DEFLATE on some servers, not zlib (RFC 9110
+                # §8.4.1.2 says zlib; urllib3 and browsers accept both).
+                seen, self._seen = bytes(self._seen), None
+                self._wbits = -zlib.MAX_WBITS
+                self._obj = zlib.decompressobj(self._wbits)
+                yield from self.feed(seen)
+                return
+            raise RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}") from None
+
+    def finish(self) -> Iterable[bytes]:
+        try:
+            out = self._obj.flush()
+        except zlib.error as exc:
+            raise RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}") from None
+        if out:
+            self.total += len(out)
+            if self.total > self.limit:
+                raise LimitExceeded(
+                    f"the {self.encoding} body inflates to more than {self.limit} bytes "
+                    "(Limits.max_decompressed_size)"
+                )
+            yield out
+
+
+class ChatResponse:
+    """One response to a chat completions request, at the message level.
+
+    ``stream`` says whether the request asked for ``stream: true``.
+    ``video`` runs the sora video layer on the deltas (``None``: when the
+    request's model starts with ``sora``). ``assemble=False`` skips building
+    the completion, for very long streams whose chunks the caller consumes
+    itself. ``decode_content=False`` when the transport already inflated a
+    gzip body.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream: bool,
+        model: str | None = None,
+        video: bool | None = None,
+        assemble: bool = True,
+        limits: Limits | None = None,
+        decode_content: bool = True,
+    ) -> None:
+        self.stream = stream
+        self.limits = limits or Limits()
+        self.decode_content = decode_content
+        self.status_code: int | None = None
+        self.headers: Headers = ()
+        if video is None:
+            video = bool(model) and str(model).lower().startswith("sora")
+        self._tracker = VideoTracker() if video else None
+        self._acc = ChunkAccumulator() if assemble else None
+        self._state = _HEADERS
+        self._error: SoraError | None = None
+        self._sse: SSEDecoder | None = None
+        self._inflater: _Inflater | None = None
+        self._body = bytearray()
+        self._body_size = 0
+        self._end: StreamEnded | CompletionReceived | None = None
+        self._saw_finish = False
+
+    # -- what was received so far ------------------------------------------
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """The completion assembled from what arrived so far (``None`` if nothing)."""
+        if isinstance(self._end, CompletionReceived):
+            return self._end.completion
+        if self._acc is None or self._acc.chunks == 0:
+            return None
+        return self._acc.completion()
+
+    @property
+    def video_result(self) -> VideoResult | None:
+        """The sora result so far (``None`` when the video layer is off)."""
+        return self._tracker.result if self._tracker is not None else None
+
+    @property
+    def ended(self) -> bool:
+        """True once the body has been read to its end (or the response failed)."""
+        return self._state in (_ENDED, _FAILED)
+
+    @property
+    def finished(self) -> StreamEnded | CompletionReceived | None:
+        """The event that ended the logical answer, once it came."""
+        return self._end
+
+    # -- feeding ---------------------------------------------------------------
+
+    def receive_headers(
+        self, status_code: int, headers: Iterable[tuple[Any, Any]], reason: str | bytes = ""
+    ) -> list[Event]:
+        """The final status and headers (skip 1xx responses before calling this)."""
+        self._check_usable()
+        if self._state is not _HEADERS:
+            raise LocalProtocolError("receive_headers() was already called for this response")
+        if not isinstance(status_code, int) or not 200 <= status_code <= 999:
+            raise LocalProtocolError(
+                f"receive_headers() takes the final status (200-999), not {status_code!r}; "
+                "skip 1xx responses"
+            )
+        self.status_code = status_code
+        self.headers = hdrs = _normalise_headers(headers)
+        if isinstance(reason, bytes):
+            reason = reason.decode("latin-1")
+        events: list[Event] = [ResponseStarted(status_code, hdrs, reason)]
+        encoding = (header(hdrs, "content-encoding") or "identity").strip().lower()
+        if encoding not in ("identity", "") and self.decode_content:
+            if encoding not in ("gzip", "x-gzip", "deflate"):
+                self._fail(
+                    RemoteProtocolError(
+                        f"unsupported Content-Encoding {encoding!r} (only gzip and deflate)"
+                    )
+                )
+            self._inflater = _Inflater(encoding, self.limits.max_decompressed_size)
+        if not 200 <= status_code < 300:
+            self._state = _ERROR_BODY
+        elif self.stream:
+            ctype = (header(hdrs, "content-type") or "").split(";")[0].strip().lower()
+            # A missing type is let through (some relays omit it); a wrong one
+            # means we are not talking to an event stream at all.
+            if ctype and ctype != "text/event-stream":
+                self._state = _WRONG_TYPE
+            else:
+                self._state = _STREAM
+                self._sse = SSEDecoder(max_event_size=self.limits.max_event_size)
+        else:
+            self._state = _JSON
+        return events
+
+    def receive_body(self, data: bytes) -> list[Event]:
+        """Body bytes as they arrive; ``b""`` marks the end of the body.
+
+        On bad input this raises the project's error; the events and text
+        received before it stay reachable through ``exc.partial`` and
+        ``exc.video``.
+        """
+        events: list[Event] = []
+        self.receive_body_into(data, events)
+        return events
+
+    def receive_body_into(self, data: bytes, events: list[Event]) -> None:
+        """Like :meth:`receive_body`, appending to ``events``; when it raises,
+        ``events`` still holds what was completed before the error."""
+        self._check_usable()
+        if self._state is _HEADERS:
+            raise LocalProtocolError("call receive_headers() before receive_body()")
+        if self._state is _ENDED:
+            if data:
+                raise LocalProtocolError("the body already ended (receive_body(b'') was called)")
+            return
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise LocalProtocolError(f"receive_body() takes bytes, not {type(data).__name__}")
+        try:
+            if data:
+                if self._inflater is not None:
+                    for piece in self._inflater.feed(bytes(data)):
+                        self._body_bytes(piece, events)
+                else:
+                    self._body_bytes(bytes(data), events)
+            else:
+                if self._inflater is not None:
+                    for piece in self._inflater.finish():
+                        self._body_bytes(piece, events)
+                self._body_end(events)
+        except SoraError as exc:
+            self._fail(exc)
+
+    # -- internals -------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._state is _FAILED:
+            raise LocalProtocolError(
+                f"this response failed earlier ({self._error}); it cannot be used further"
+            )
+
+    def _fail(self, exc: SoraError) -> NoReturn:
+        self._state = _FAILED
+        if exc.partial is None:
+            exc.partial = self.partial
+        if exc.video is None:
+            exc.video = self.video_result
+        self._error = exc
+        raise exc
+
+    def _body_bytes(self, data: bytes, events: list[Event]) -> None:
+        state = self._state
+        if state is _STREAM:
+            assert self._sse is not None
+            for sse in self._sse.feed(data):
+                if self._state is not _STREAM:
+                    break
+                self._on_event(sse.event, sse.data, events)
+        elif state is _STREAM_OVER:
+            pass
+        elif state is _JSON:
+            self._body_size += len(data)
+            if self._body_size > self.limits.max_body_size:
+                raise LimitExceeded(
+                    f"response body larger than {self.limits.max_body_size} bytes "
+                    "(Limits.max_body_size)"
+                )
+            self._body += data
+        elif state is _ERROR_BODY:
+            room = _MAX_ERROR_TEXT - len(self._body)
+            if room > 0:
+                self._body += data[:room]
+        elif state is _WRONG_TYPE:
+            room = _QUOTE * 4 - len(self._body)
+            if room > 0:
+                self._body += data[:room]
+            if len(self._body) >= _QUOTE * 4:
+                self._raise_wrong_type()
+
+    def _raise_wrong_type(self) -> None:
+        ctype = header(self.headers, "content-type")
+        raise RemoteProtocolError(
+            f"expected a text/event-stream answer to a streaming request, got "
+            f"Content-Type {ctype!r} (HTTP {self.status_code}); the body starts "
+            f"{_quote(bytes(self._body))}"
+        )
+
+    def _on_event(self, kind: str, data: str, events: list[Event]) -> None:
+        if not data:
+            return
+        if data == "[DONE]" or data.strip() == "[DONE]":
+            self._finish_stream("done", events)
+            self._state = _STREAM_OVER
+            return
+        try:
+            obj = _json.loads(data)
+        except ValueError:
+            if kind not in ("message", "error"):
+                return  # an event type we do not know, carrying text: not ours
+            raise RemoteProtocolError(
+                f"a stream event is not JSON: {_quote(data)}"
+            ) from None
+        except RecursionError:
+            raise RemoteProtocolError("a stream event nests JSON too deeply") from None
+        if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+            self._on_error_event(obj["error"], events)
+            return
+        if kind == "error":
+            self._on_error_event(obj, events)
+            return
+        chunk = structure_chunk(obj)
+        events.append(ChunkReceived(chunk))
+        if self._acc is not None:
+            self._acc.add(chunk)
+        tracker = self._tracker
+        for choice in chunk.choices:
+            if choice.finish_reason is not None:
+                self._saw_finish = True
+            if tracker is not None and choice.index == 0:
+                delta = choice.delta
+                if delta.content or delta.reasoning_content:
+                    events.extend(tracker.feed(delta.content, delta.reasoning_content))
+
+    def _on_error_event(self, body: Any, events: list[Event]) -> None:
+        error = structure_error(body)
+        events.append(
+            APIErrorReceived(
+                status_code=self.status_code or 200,
+                error=error,
+                text=error.message,
+                headers=self.headers,
+                in_stream=True,
+            )
+        )
+        if self._tracker is not None:
+            events.extend(self._tracker.fail(error.message or "error event in the stream"))
+
+    def _finish_stream(self, reason: EndReason, events: list[Event]) -> None:
+        finish_reason = None
+        completion = None
+        if self._acc is not None:
+            completion = self._acc.completion()
+            finish_reason = completion.finish_reason
+        if self._tracker is not None:
+            events.extend(self._tracker.finish(finish_reason))
+        self._end = StreamEnded(reason, completion, self.video_result)
+        events.append(self._end)
+
+    def _body_end(self, events: list[Event]) -> None:
+        state = self._state
+        self._state = _ENDED
+        if state is _STREAM:
+            assert self._sse is not None
+            self._sse.feed(b"")
+            self._finish_stream("finish_reason" if self._saw_finish else "incomplete", events)
+        elif state is _JSON:
+            self._end_json(events)
+        elif state is _ERROR_BODY:
+            self._end_error_body(events)
+        elif state is _WRONG_TYPE:
+            self._state = _WRONG_TYPE
+            self._raise_wrong_type()
+
+    def _end_json(self, events: list[Event]) -> None:
+        raw = bytes(self._body)
+        self._body = bytearray()
+        try:
+            obj = _json.loads(raw)
+        except (ValueError, RecursionError):
+            ctype = header(self.headers, "content-type")
+            raise RemoteProtocolError(
+                f"the response body is not JSON (Content-Type {ctype!r}): {_quote(raw)}"
+            ) from None
+        if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+            # Some relays answer an error with status 200.
+            error = structure_error(obj["error"])
+            events.append(
+                APIErrorReceived(
+                    self.status_code or 200,
+                    error,
+                    raw.decode("utf-8", "replace"),
+                    self.headers,
+                    in_stream=True,
+                )
+            )
+            return
+        completion = structure_completion(obj)
+        video = None
+        if self._tracker is not None:
+            choice = completion.choices[0] if completion.choices else None
+            if choice is not None:
+                content = choice.message.content
+                events.extend(
+                    self._tracker.feed(
+                        content if isinstance(content, str) else None,
+                        choice.message.reasoning_content,
+                    )
+                )
+            events.extend(self._tracker.finish(completion.finish_reason))
+            video = self._tracker.result
+        self._end = CompletionReceived(completion, video)
+        events.append(self._end)
+
+    def _end_error_body(self, events: list[Event]) -> None:
+        raw = bytes(self._body)
+        self._body = bytearray()
+        text = raw.decode("utf-8", "replace")
+        error = None
+        try:
+            obj = _json.loads(raw) if raw.strip() else None
+        except (ValueError, RecursionError):
+            obj = None
+        if isinstance(obj, dict):
+            if "error" in obj:
+                error = structure_error(obj["error"])
+            elif isinstance(obj.get("message"), str):
+                error = structure_error(obj)
+        assert self.status_code is not None
+        events.append(APIErrorReceived(self.status_code, error, text, self.headers))

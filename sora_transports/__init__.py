@@ -1,0 +1,1 @@
+"""sora_transports: thin I/O adapters around sora_core."""

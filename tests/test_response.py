@@ -1,0 +1,381 @@
+"""The message level: ChatResponse fed status, headers and body bytes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any
+
+import pytest
+
+from sora_core import (
+    APIErrorReceived,
+    APIStreamError,
+    ChatResponse,
+    ChunkReceived,
+    CompletionReceived,
+    InternalServerError,
+    LimitExceeded,
+    Limits,
+    LocalProtocolError,
+    RateLimitError,
+    RemoteProtocolError,
+    ResponseStarted,
+    StreamEnded,
+    VideoProgress,
+    VideoReady,
+    VideoTaskInfo,
+)
+
+from .feeding import feed_three_ways, outcome
+from .streams import chunk, sse
+
+SSE_HEADERS = [("Content-Type", "text/event-stream")]
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+
+def run_body(
+    body: bytes,
+    *,
+    stream: bool = True,
+    status: int = 200,
+    headers: list[tuple[str, str]] | None = None,
+    model: str = "gpt-test",
+    limits: Limits | None = None,
+) -> list[Any]:
+    """Feed ``body`` three ways and return the events (or the error) of the whole feed."""
+    hdrs = headers if headers is not None else (SSE_HEADERS if stream else JSON_HEADERS)
+
+    def run(pieces: list[bytes]) -> list[Any]:
+        r = ChatResponse(stream=stream, model=model, limits=limits)
+        events: list[Any] = r.receive_headers(status, hdrs)
+        for piece in pieces:
+            events += r.receive_body(piece)
+        events += r.receive_body(b"")
+        return events
+
+    return feed_three_ways(run, body)
+
+
+def run_error(body: bytes, **kw: Any) -> tuple[str, str]:
+    """Feed ``body`` three ways; it must fail the same way each time."""
+    stream = kw.pop("stream", True)
+    hdrs = kw.pop("headers", SSE_HEADERS if stream else JSON_HEADERS)
+    limits = kw.pop("limits", None)
+
+    def run(pieces: list[bytes]) -> None:
+        r = ChatResponse(stream=stream, model="gpt-test", limits=limits)
+        r.receive_headers(kw.get("status", 200), hdrs)
+        for piece in pieces:
+            r.receive_body(piece)
+        r.receive_body(b"")
+
+    result = feed_three_ways(outcome(run), body)
+    assert isinstance(result, tuple)
+    value, error = result
+    assert error is not None, "expected an error"
+    return error  # type: ignore[no-any-return]
+
+
+def texts(events: list[Any]) -> str:
+    return "".join(
+        c.delta.content or ""
+        for e in events
+        if isinstance(e, ChunkReceived)
+        for c in e.chunk.choices
+    )
+
+
+def test_plain_stream_gives_chunks_then_done() -> None:
+    body = sse(chunk(role="assistant", content=""), chunk("Hel"), chunk("lo"), chunk(finish="stop"))
+    events = run_body(body)
+    assert isinstance(events[0], ResponseStarted)
+    assert events[0].status_code == 200
+    assert events[0].header("CONTENT-TYPE") == "text/event-stream"
+    assert sum(isinstance(e, ChunkReceived) for e in events) == 4
+    end = events[-1]
+    assert isinstance(end, StreamEnded)
+    assert end.reason == "done"
+    assert end.completion is not None
+    assert end.completion.text == "Hello"
+    assert end.completion.finish_reason == "stop"
+    assert end.completion.choices[0].message.role == "assistant"
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])
+def test_relay_quirks_are_accepted(eol: str) -> None:
+    """content null, choices [] and null, STOP, changing ids, another model, pings,
+    data: without the space, any line end."""
+    items: list[Any] = [
+        chunk(role="assistant", content=None, cid="a1", model="sora"),
+        {"id": "a2", "object": "chat.completion.chunk", "choices": [], "model": "x"},
+        {"id": "a3", "choices": None},
+        chunk("one ", cid="a4", model="other-model"),
+        chunk("two", cid="a5"),
+        chunk(None, finish="STOP", cid="a6"),
+    ]
+    body = sse(*items, eol=eol, space=False)
+    body = b": PING" + eol.encode() + body.replace(b"data:", b":PING" + eol.encode() + b"data:", 2)
+    events = run_body(body)
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.reason == "done"
+    assert end.completion is not None
+    assert end.completion.text == "one two"
+    assert end.completion.finish_reason == "STOP"  # kept as sent
+    assert end.completion.id == "a1"  # the first id names the completion
+    assert end.completion.model == "sora"
+
+
+def test_unknown_fields_survive() -> None:
+    c = chunk("x", provider="relay-7")
+    c["choices"][0]["delta"]["audio"] = {"id": "a"}
+    c["choices"][0]["weird"] = 1
+    events = run_body(sse(c))
+    got = next(e for e in events if isinstance(e, ChunkReceived)).chunk
+    assert got.extra == {"provider": "relay-7"}
+    assert got.choices[0].extra == {"weird": 1}
+    assert got.choices[0].delta.extra == {"audio": {"id": "a"}}
+    end = events[-1]
+    assert end.completion.extra == {"provider": "relay-7"}
+    assert end.completion.choices[0].message.extra == {"audio": {"id": "a"}}
+
+
+def test_error_event_inside_a_200_stream() -> None:
+    body = sse(
+        chunk("partial "),
+        {"error": {"message": "upstream error: boom", "type": "server_error", "code": None}},
+    )
+    events = run_body(body)
+    err = next(e for e in events if isinstance(e, APIErrorReceived))
+    assert err.in_stream and err.status_code == 200
+    assert err.error is not None and err.error.message == "upstream error: boom"
+    exc = err.exception()
+    assert isinstance(exc, APIStreamError)
+    assert "upstream error: boom" in str(exc)
+    assert exc.type == "server_error"
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.completion is not None
+    assert end.completion.text == "partial "
+
+
+def test_error_event_with_a_string_error() -> None:
+    events = run_body(sse({"error": "quota exhausted"}))
+    err = next(e for e in events if isinstance(e, APIErrorReceived))
+    assert err.message == "quota exhausted"
+
+
+def test_finish_reason_without_done() -> None:
+    events = run_body(sse(chunk("hi"), chunk(finish="stop"), done=False))
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.reason == "finish_reason"
+
+
+def test_end_of_body_before_finish_is_incomplete() -> None:
+    events = run_body(sse(chunk("cut sh"), done=False) + b"data: {\"unfinished")
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.reason == "incomplete"
+    assert end.completion is not None and end.completion.text == "cut sh"
+
+
+def test_done_is_prompt_and_the_rest_of_the_body_is_dropped() -> None:
+    r = ChatResponse(stream=True)
+    r.receive_headers(200, SSE_HEADERS)
+    events = r.receive_body(sse(chunk("a")))
+    assert isinstance(events[-1], StreamEnded)  # no further read needed
+    assert r.receive_body(b"data: trailing garbage after done\n\n") == []
+    assert r.receive_body(b"") == []
+    assert r.ended
+
+
+def test_usage_chunk_and_several_choices() -> None:
+    body = sse(
+        chunk("b1", index=1, role="assistant"),
+        chunk("a1", index=0, role="assistant"),
+        chunk("a2", index=0, finish="stop"),
+        chunk("b2", index=1, finish="length"),
+        {
+            "id": "chatcmpl-1",
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "x": 1},
+        },
+    )
+    end = run_body(body)[-1]
+    comp = end.completion
+    assert [c.index for c in comp.choices] == [0, 1]
+    assert comp.choices[0].message.content == "a1a2"
+    assert comp.choices[1].message.content == "b1b2"
+    assert comp.choices[1].finish_reason == "length"
+    assert comp.usage.total_tokens == 7
+    assert comp.usage.extra == {"x": 1}
+
+
+def test_non_streaming_completion() -> None:
+    obj = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "service_tier": "default",
+    }
+    events = run_body(json.dumps(obj).encode(), stream=False)
+    done = events[-1]
+    assert isinstance(done, CompletionReceived)
+    assert done.completion.text == "hi"
+    assert done.completion.extra == {"service_tier": "default"}
+
+
+def test_non_streaming_gzip_and_deflate() -> None:
+    obj = {"choices": [{"index": 0, "message": {"content": "zipped"}}]}
+    raw = json.dumps(obj).encode()
+    for encoded, name in [
+        (gzip.compress(raw), "gzip"),
+        (zlib.compress(raw), "deflate"),
+        (zlib.compress(raw)[2:-4], "deflate"),  # raw DEFLATE, as some servers send
+    ]:
+        hdrs = [*JSON_HEADERS, ("Content-Encoding", name)]
+        events = run_body(encoded, stream=False, headers=hdrs)
+        assert events[-1].completion.text == "zipped", name
+
+
+def test_gzip_bomb_is_stopped_by_the_limit() -> None:
+    bomb = gzip.compress(b"\0" * (8 * 1024 * 1024))
+    limits = Limits(max_decompressed_size=1024 * 1024)
+    kind, message = run_error(
+        bomb, stream=False, headers=[("Content-Encoding", "gzip")], limits=limits
+    )
+    assert kind == "LimitExceeded"
+    assert "max_decompressed_size" in message
+
+
+def test_rate_limit_error_body() -> None:
+    body = json.dumps(
+        {"error": {"message": "slow down", "type": "rate_limit", "param": None, "code": "rl"}}
+    ).encode()
+    events = run_body(
+        body,
+        stream=True,
+        status=429,
+        headers=[("Content-Type", "application/json"), ("Retry-After", "2"), ("x-request-id", "r1")],
+    )
+    err = events[-1]
+    assert isinstance(err, APIErrorReceived) and not err.in_stream
+    exc = err.exception()
+    assert isinstance(exc, RateLimitError)
+    assert exc.status_code == 429
+    assert exc.headers["retry-after"] == "2"
+    assert exc.request_id == "r1"
+    assert exc.code == "rl"
+    assert "slow down" in str(exc)
+
+
+def test_gateway_html_page_is_kept_as_text() -> None:
+    page = b"<html><head><title>504 Gateway Time-out</title></head><body>nginx</body></html>"
+    events = run_body(page, status=504, headers=[("Content-Type", "text/html")])
+    err = events[-1]
+    assert isinstance(err, APIErrorReceived)
+    assert err.error is None
+    assert "nginx" in err.text
+    exc = err.exception()
+    assert isinstance(exc, InternalServerError)
+    assert str(exc) == "HTTP 504: 504 Gateway Time-out"
+
+
+def test_streaming_request_answered_with_html_quotes_it() -> None:
+    kind, message = run_error(
+        b"<html>please log in</html>", headers=[("Content-Type", "text/html; charset=utf-8")]
+    )
+    assert kind == "RemoteProtocolError"
+    assert "text/html" in message and "please log in" in message
+
+
+def test_data_that_is_not_json_keeps_what_came_before() -> None:
+    body = sse(chunk("kept"), "not json at all", done=False)
+    kind, message = run_error(body)
+    assert kind == "RemoteProtocolError"
+    assert "not JSON" in message and "not json at all" in message
+    r = ChatResponse(stream=True)
+    r.receive_headers(200, SSE_HEADERS)
+    with pytest.raises(RemoteProtocolError) as info:
+        r.receive_body(body)
+    assert info.value.partial is not None
+    assert info.value.partial.text == "kept"
+    with pytest.raises(LocalProtocolError, match="failed earlier"):
+        r.receive_body(b"more")
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"choices": "x"}, "chunk.choices"),
+        ({"choices": [1]}, "chunk.choices[0]"),
+        ({"choices": [{"delta": "x"}]}, "chunk.choices[0].delta"),
+        ({"choices": [{"delta": {"content": 5}}]}, "chunk.choices[0].delta.content"),
+        ({"choices": [{"index": "a", "delta": {}}]}, "chunk.choices[0].index"),
+        (
+            {"choices": [{"delta": {"tool_calls": [{"function": []}]}}]},
+            "chunk.choices[0].delta.tool_calls[0].function",
+        ),
+        ([1, 2], "chunk"),
+    ],
+)
+def test_wrong_types_name_the_field(bad: Any, where: str) -> None:
+    kind, message = run_error(sse(bad))
+    assert kind == "RemoteProtocolError"
+    assert message.startswith(where + ":")
+
+
+def test_event_size_limit() -> None:
+    kind, message = run_error(b"data: " + b"x" * 5000, limits=Limits(max_event_size=1000))
+    assert kind == "LimitExceeded"
+
+
+def test_non_streaming_body_limit() -> None:
+    kind, message = run_error(b"{" * 3000, stream=False, limits=Limits(max_body_size=1000))
+    assert kind == "LimitExceeded"
+    assert "max_body_size" in message
+
+
+def test_misuse_is_local() -> None:
+    r = ChatResponse(stream=True)
+    with pytest.raises(LocalProtocolError, match="receive_headers"):
+        r.receive_body(b"x")
+    with pytest.raises(LocalProtocolError, match="1xx"):
+        r.receive_headers(100, [])
+    r.receive_headers(200, SSE_HEADERS)
+    with pytest.raises(LocalProtocolError, match="already"):
+        r.receive_headers(200, SSE_HEADERS)
+    with pytest.raises(LocalProtocolError, match="bytes"):
+        r.receive_body("text")  # type: ignore[arg-type]
+
+
+def test_video_events_come_with_the_chunks() -> None:
+    body = sse(
+        chunk("> ID: `task_abc123`\n", model="sora-2"),
+        chunk("> 进度 3", model="sora-2"),
+        chunk("6..\n", model="sora-2"),
+        chunk("[在线播放▶️](https://v.example/x.mp4)", model="sora-2", finish="stop"),
+    )
+    events = run_body(body, model="sora-2")
+    kinds = [type(e).__name__ for e in events]
+    assert "VideoTaskInfo" in kinds
+    info = next(e for e in events if isinstance(e, VideoTaskInfo))
+    assert info.task_id == "task_abc123"
+    assert [e.percent for e in events if isinstance(e, VideoProgress)] == [36]
+    ready = next(e for e in events if isinstance(e, VideoReady))
+    assert ready.video_url == "https://v.example/x.mp4"
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.video is not None
+    assert end.video.status == "succeeded"
+
+
+def test_plain_models_skip_the_video_layer() -> None:
+    r = ChatResponse(stream=True, model="gpt-4o")
+    r.receive_headers(200, SSE_HEADERS)
+    events = r.receive_body(sse(chunk("see https://x.example/a.mp4", finish="stop")))
+    assert not any(type(e).__name__.startswith("Video") for e in events)
+    assert r.video_result is None
