@@ -15,6 +15,7 @@ Two levels:
 """
 
 from ._accumulate import ChunkAccumulator
+from ._call import REDIRECT_STATUSES, Budget, Call
 from ._connection import ChatConnection
 from ._errors import (
     APIError,
@@ -92,6 +93,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NEED_DATA",
+    "REDIRECT_STATUSES",
     "APIError",
     "APIErrorBody",
     "APIErrorReceived",
@@ -99,6 +101,8 @@ __all__ = [
     "APIStreamError",
     "AuthenticationError",
     "BadRequestError",
+    "Budget",
+    "Call",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatConnection",

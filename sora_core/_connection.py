@@ -279,8 +279,7 @@ class ChatConnection:
             return RemoteProtocolError("the server closed the connection without a response")
         if "incomplete" in text or "without sending complete" in text or "peer closed" in text:
             return RemoteProtocolError(
-                "the connection closed before the response was complete "
-                "(the body was cut short)"
+                "the connection closed before the response was complete (the body was cut short)"
             )
         if "exceeds" in text or "too long" in text or "too large" in text:
             return LimitExceeded(

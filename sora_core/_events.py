@@ -8,7 +8,7 @@ back from ``receive_headers`` / ``receive_body`` (message level).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, Union
+from typing import Literal
 
 import attrs
 
@@ -189,16 +189,17 @@ class ExchangeComplete:
     reusable: bool
 
 
-Event = Union[
-    ResponseStarted,
-    ChunkReceived,
-    StreamEnded,
-    CompletionReceived,
-    APIErrorReceived,
-    ExchangeComplete,
-    VideoQueued,
-    VideoProgress,
-    VideoTaskInfo,
-    VideoReady,
-    VideoFailed,
-]
+Event = (
+    ResponseStarted
+    | ChunkReceived
+    | StreamEnded
+    | CompletionReceived
+    | APIErrorReceived
+    | ExchangeComplete
+    | VideoQueued
+    | VideoProgress
+    | VideoTaskInfo
+    | VideoReady
+    | VideoFailed
+)
+"""Any event the core hands out."""

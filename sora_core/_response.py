@@ -351,9 +351,7 @@ class ChatResponse:
         except ValueError:
             if kind not in ("message", "error"):
                 return  # an event type we do not know, carrying text: not ours
-            raise RemoteProtocolError(
-                f"a stream event is not JSON: {_quote(data)}"
-            ) from None
+            raise RemoteProtocolError(f"a stream event is not JSON: {_quote(data)}") from None
         except RecursionError:
             raise RemoteProtocolError("a stream event nests JSON too deeply") from None
         if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):

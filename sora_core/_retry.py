@@ -24,12 +24,11 @@ behaves like the one people already know, with these deliberate differences:
 
 from __future__ import annotations
 
-import email.utils
+import calendar
 import math
 import random as _random
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timezone
 from typing import Any
 
 import attrs
@@ -114,15 +113,66 @@ def _number(value: str) -> float | None:
     return float(value)
 
 
+# RFC 9110 §5.6.7: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") and the two
+# obsolete forms a recipient must accept, rfc850-date ("Sunday, 06-Nov-94
+# 08:49:37 GMT") and asctime-date ("Sun Nov  6 08:49:37 1994"). Parsed here
+# rather than with email.utils, which imports socket into the pure core.
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# Leniency: a numeric zone ("+0100", "-0000") as mail dates carry, which some
+# servers send in Retry-After.
+_IMF = re.compile(
+    r"[A-Za-z]{3}, (\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) "
+    r"(GMT|UTC|[+-]\d{4})",
+    re.ASCII,
+)
+_RFC850 = re.compile(
+    r"[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT", re.ASCII
+)
+_ASCTIME = re.compile(
+    r"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})", re.ASCII
+)
+
+
+def _http_date(value: str) -> float | None:
+    """Epoch seconds of an HTTP-date, or ``None`` when it is not one."""
+    value = value.strip()
+    offset = 0
+    if m := _IMF.fullmatch(value):
+        day, mon, year, hh, mm, ss, zone = m.groups()
+        if zone[0] in "+-":
+            sign = -1 if zone[0] == "-" else 1
+            offset = sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
+    elif m := _RFC850.fullmatch(value):
+        day, mon, yy, hh, mm, ss = m.groups()
+        # RFC 9110 §5.6.7: a two-digit year more than 50 years in the future
+        # is read as the most recent past year with those digits; for a
+        # retry delay, 19yy vs 20yy only needs the obvious split.
+        year = str(2000 + int(yy) if int(yy) < 70 else 1900 + int(yy))
+    elif m := _ASCTIME.fullmatch(value):
+        mon, day, hh, mm, ss, year = m.groups()
+    else:
+        return None
+    month = _MONTHS.get(mon.lower())
+    fields = (int(year), int(day), int(hh), int(mm), int(ss))
+    if month is None or not (1 <= fields[1] <= 31 and fields[2] < 24 and fields[3] < 60):
+        return None
+    if fields[4] > 60:  # 60 is a leap second
+        return None
+    stamp = calendar.timegm((fields[0], month, *fields[1:], 0, 0, 0))
+    return float(stamp - offset)
+
+
 def _date_delay(value: str, now: float) -> float | None:
     """Seconds from ``now`` until the HTTP-date ``value``, or ``None``."""
-    try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-        if when.tzinfo is None:  # "-0000": UTC with no claim about local time
-            when = when.replace(tzinfo=timezone.utc)
-        delay = when.timestamp() - now
-    except Exception:  # the email parser raises assorted types on junk; never fail on it
+    when = _http_date(value)
+    if when is None:
         return None
+    delay = when - now
     if not math.isfinite(delay) or delay < 0:
         return None
     return delay

@@ -339,14 +339,14 @@ def _english(ctx: Context) -> Generation:
         status="queued",
     )
     steps += [
-        Step("Queued", delay=0.2, phase="queue"),
-        Step(".", delay=0.3, phase="queue"),
-        Step(kind="ping", delay=0.3, phase="queue"),
-        Step(".", delay=0.1, phase="queue"),
-        Step(".\n", delay=0.3, phase="queue"),
+        Step("Queued", delay=0.15, phase="queue"),
+        Step(".", delay=0.25, phase="queue"),
+        Step(kind="ping", delay=0.2, phase="queue"),
+        Step(".", delay=0.05, phase="queue"),
+        Step(".\n", delay=0.2, phase="queue"),
     ]
     for p in [0, *_progress_series(_rng, (9, 20), 100), 100]:
-        say(f"Progress: {p}%\n", 0.2, "progress", status="processing", progress=p)
+        say(f"Progress: {p}%\n", 0.17, "progress", status="processing", progress=p)
     if ctx.policy:
         say(f"\n{POLICY_TEXT}\n", 0.3, "result", status="failed")
     else:

@@ -103,7 +103,9 @@ class _Exchange:
             event = self.h.next_event()
             if event is h11.NEED_DATA:
                 if self.h.they_are_waiting_for_100_continue:
-                    await self.send(h11.InformationalResponse(status_code=100, headers=[]))
+                    await self.send(
+                        h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+                    )
                 try:
                     data = await asyncio.wait_for(self.reader.read(65536), _IDLE_TIMEOUT)
                 except asyncio.TimeoutError:
@@ -196,7 +198,8 @@ class Emulator:
         if fault_count is not None and fault_count < 0:
             raise ValueError("fault_count must be >= 0")
         self.host = host
-        self.port = port
+        self.port = port  # the bound port once listening
+        self._bind_port = port
         self.api_key = api_key
         self.style = style
         self.speed = speed
@@ -255,7 +258,7 @@ class Emulator:
         self._stop_event = stop = asyncio.Event()
         try:
             server = await asyncio.start_server(
-                self._handle, self.host, self.port, backlog=4096, reuse_address=True
+                self._handle, self.host, self._bind_port, backlog=4096, reuse_address=True
             )
         except BaseException:
             self._stop_event = self._loop = None

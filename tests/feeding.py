@@ -21,6 +21,7 @@ give the same error" is checked too).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -35,7 +36,7 @@ __all__ = ["bytewise", "cut", "feed_three_ways", "outcome"]
 def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
     """``data`` cut at the given offsets (in any order, repeats allowed)."""
     bounds = sorted({0, len(data), *(min(max(p, 0), len(data)) for p in points)})
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def bytewise(data: bytes) -> list[bytes]:
@@ -57,9 +58,7 @@ def outcome(run: Callable[[list[bytes]], T]) -> Callable[[list[bytes]], object]:
     return wrapped
 
 
-def feed_three_ways(
-    run: Callable[[list[bytes]], T], data: bytes, *, max_examples: int = 40
-) -> T:
+def feed_three_ways(run: Callable[[list[bytes]], T], data: bytes, *, max_examples: int = 40) -> T:
     """Run ``run`` on ``data`` whole, byte by byte and at random splits.
 
     Asserts that all three agree and returns the result of the whole feed.

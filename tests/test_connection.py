@@ -17,7 +17,6 @@ from sora_core import (
     ChunkReceived,
     CompletionReceived,
     ExchangeComplete,
-    LimitExceeded,
     Limits,
     LocalProtocolError,
     RemoteProtocolError,
@@ -69,7 +68,9 @@ def wire_error(raw: bytes, request: ChatRequest = STREAM_REQ, **kw: Any) -> Any:
     return error
 
 
-BODY = sse(chunk(role="assistant", content=""), chunk("héllo "), chunk("wörld 🌍"), chunk(finish="stop"))
+BODY = sse(
+    chunk(role="assistant", content=""), chunk("héllo "), chunk("wörld 🌍"), chunk(finish="stop")
+)
 
 
 def test_request_bytes() -> None:

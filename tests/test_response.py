@@ -16,7 +16,6 @@ from sora_core import (
     ChunkReceived,
     CompletionReceived,
     InternalServerError,
-    LimitExceeded,
     Limits,
     LocalProtocolError,
     RateLimitError,
@@ -73,7 +72,7 @@ def run_error(body: bytes, **kw: Any) -> tuple[str, str]:
 
     result = feed_three_ways(outcome(run), body)
     assert isinstance(result, tuple)
-    value, error = result
+    _value, error = result
     assert error is not None, "expected an error"
     return error  # type: ignore[no-any-return]
 
@@ -172,7 +171,7 @@ def test_finish_reason_without_done() -> None:
 
 
 def test_end_of_body_before_finish_is_incomplete() -> None:
-    events = run_body(sse(chunk("cut sh"), done=False) + b"data: {\"unfinished")
+    events = run_body(sse(chunk("cut sh"), done=False) + b'data: {"unfinished')
     end = events[-1]
     assert isinstance(end, StreamEnded) and end.reason == "incomplete"
     assert end.completion is not None and end.completion.text == "cut sh"
@@ -260,7 +259,11 @@ def test_rate_limit_error_body() -> None:
         body,
         stream=True,
         status=429,
-        headers=[("Content-Type", "application/json"), ("Retry-After", "2"), ("x-request-id", "r1")],
+        headers=[
+            ("Content-Type", "application/json"),
+            ("Retry-After", "2"),
+            ("x-request-id", "r1"),
+        ],
     )
     err = events[-1]
     assert isinstance(err, APIErrorReceived) and not err.in_stream
@@ -330,7 +333,7 @@ def test_wrong_types_name_the_field(bad: Any, where: str) -> None:
 
 
 def test_event_size_limit() -> None:
-    kind, message = run_error(b"data: " + b"x" * 5000, limits=Limits(max_event_size=1000))
+    kind, _message = run_error(b"data: " + b"x" * 5000, limits=Limits(max_event_size=1000))
     assert kind == "LimitExceeded"
 
 

@@ -1,0 +1,379 @@
+"""What the three clients share, written once.
+
+The protocol lives in :mod:`sora_core` (``ChatResponse`` / ``ChatConnection``,
+``RetryPolicy``, ``Call``); this module holds the rest of the glue that does
+not depend on how bytes move: the client configuration, the TLS context,
+the exception-mapping boundary, the request ``generate_video`` sends, and
+the bookkeeping that turns one call's events into its result
+(:class:`CallState`). The adapters (``requests``, ``trio``, ``asyncio``)
+only move bytes, sleep and map their runtime's exceptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import mimetypes
+import os
+import ssl
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from sora_core import (
+    APIErrorReceived,
+    APIStreamError,
+    Call,
+    ChatCompletion,
+    ChatRequest,
+    ChatResponse,
+    CompletionReceived,
+    Event,
+    ExchangeComplete,
+    HTTPRequest,
+    Limits,
+    LocalProtocolError,
+    RemoteProtocolError,
+    ResponseStarted,
+    RetryPolicy,
+    SoraError,
+    StreamEnded,
+    TransportError,
+    VideoGenerationFailed,
+    VideoResult,
+    build_request,
+    image_part,
+    resolve_config,
+    text_part,
+)
+
+if TYPE_CHECKING:
+    from sora_core._models import JSON
+
+__all__ = [
+    "CallState",
+    "ClientConfig",
+    "configure",
+    "image_url",
+    "logger",
+    "map_exceptions",
+    "ssl_context",
+    "video_request",
+]
+
+logger = logging.getLogger("sora_transports")
+
+#: How much one read asks for.
+READ_SIZE = 64 * 1024
+
+
+# -- configuration -------------------------------------------------------------
+
+
+@attrs.frozen
+class ClientConfig:
+    """The settings of a client, checked once at construction."""
+
+    base_url: str
+    api_key: str | None = attrs.field(repr=False)
+    headers: tuple[tuple[str, str], ...]
+    connect_timeout: float
+    idle_timeout: float
+    deadline: float | None
+    policy: RetryPolicy
+    verify: bool | ssl.SSLContext
+    follow_redirects: bool
+    limits: Limits
+
+    def build(self, request: ChatRequest) -> HTTPRequest:
+        """The HTTP request for ``request`` (a ``ChatRequest`` only)."""
+        if not isinstance(request, ChatRequest):
+            raise LocalProtocolError(
+                f"expected a ChatRequest, got {type(request).__name__}; "
+                "build one with ChatRequest(model=..., messages=[...])"
+            )
+        return build_request(
+            request, base_url=self.base_url, api_key=self.api_key, headers=self.headers
+        )
+
+    def new_call(self, request: ChatRequest, now: float) -> Call:
+        """A :class:`~sora_core.Call` for ``request`` starting at ``now``."""
+        return Call(
+            self.build(request),
+            started=now,
+            policy=self.policy,
+            connect_timeout=self.connect_timeout,
+            idle_timeout=self.idle_timeout,
+            deadline=self.deadline,
+            follow_redirects=self.follow_redirects,
+        )
+
+
+def configure(
+    base_url: str | None,
+    api_key: str | None,
+    *,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+    connect_timeout: float,
+    idle_timeout: float,
+    deadline: float | None,
+    max_retries: int,
+    retry_policy: RetryPolicy | None,
+    verify: bool | ssl.SSLContext,
+    follow_redirects: bool,
+    limits: Limits | None,
+) -> ClientConfig:
+    """Check the arguments every client takes and resolve the base URL and token
+    (``SORA_BASE_URL`` / ``SORA_API_KEY``, then ``OPENAI_*``)."""
+    url, key = resolve_config(base_url, api_key)
+    if not (verify is True or verify is False or isinstance(verify, ssl.SSLContext)):
+        raise LocalProtocolError(
+            f"verify must be True, False or an ssl.SSLContext, not {type(verify).__name__}"
+        )
+    if retry_policy is None:
+        retry_policy = RetryPolicy(max_retries=max_retries)
+    elif not isinstance(retry_policy, RetryPolicy):
+        raise LocalProtocolError("retry_policy must be a sora_core.RetryPolicy")
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    config = ClientConfig(
+        base_url=url,
+        api_key=key,
+        headers=tuple((str(k), str(v)) for k, v in pairs),
+        connect_timeout=connect_timeout,
+        idle_timeout=idle_timeout,
+        deadline=deadline,
+        policy=retry_policy,
+        verify=verify,
+        follow_redirects=bool(follow_redirects),
+        limits=limits or Limits(),
+    )
+    # Build a request once, so a bad URL, header or timeout fails here, not
+    # at the first call.
+    probe = ChatRequest(model="probe", messages=[{"role": "user", "content": "x"}])
+    config.new_call(probe, 0.0)
+    return config
+
+
+def ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
+    """The TLS context of the wire-level clients.
+
+    ``True``: :func:`ssl.create_default_context` (the system's CAs, hostname
+    checked). ``False``: no verification at all (say so explicitly). A
+    context: used as it is.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    ctx = ssl.create_default_context()
+    if verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+# -- the exception boundary ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def map_exceptions(
+    mapping: Mapping[type[BaseException], type[TransportError]], what: str
+) -> Iterator[None]:
+    """Re-raise a runtime's exception as the project's own, chained.
+
+    ``mapping`` is tried in order (put subclasses first); the project's own
+    errors and exceptions not in it (bugs, cancellation) pass unchanged.
+    """
+    try:
+        yield
+    except SoraError:
+        raise
+    except Exception as exc:
+        for source, target in mapping.items():
+            if isinstance(exc, source):
+                raise target(f"{what}: {describe(exc)}") from exc
+        raise
+
+
+def describe(exc: BaseException) -> str:
+    """A short text for a runtime exception (its type when it has no message)."""
+    text = str(exc).strip()
+    if not text and exc.__cause__ is not None:
+        return describe(exc.__cause__)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- generate_video ---------------------------------------------------------------
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def _sniff(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    return None
+
+
+def image_url(image: str | bytes | os.PathLike[str]) -> str:
+    """The ``image_url`` to send for ``image``.
+
+    An ``http(s):`` or ``data:`` URL is sent as it is; a file path or raw
+    bytes become a base64 ``data:`` URL, its MIME type from the content (PNG,
+    JPEG, GIF, WebP, BMP) or else the file name.
+    """
+    if isinstance(image, str) and image.split(":", 1)[0].lower() in ("http", "https", "data"):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data, name = bytes(image), ""
+    elif isinstance(image, (str, os.PathLike)):
+        name = os.fspath(image)
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise LocalProtocolError(f"cannot read the image {name!r}: {exc}") from exc
+    else:
+        raise LocalProtocolError(
+            f"image must be a URL, a file path or bytes, not {type(image).__name__}"
+        )
+    mime = _sniff(data) or (mimetypes.guess_type(name)[0] if name else None)
+    if mime is None:
+        raise LocalProtocolError(
+            "cannot tell the image type (not PNG, JPEG, GIF, WebP or BMP); "
+            "pass a data: URL with the right MIME type"
+        )
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def video_request(
+    prompt: str,
+    *,
+    model: str = "sora-2",
+    image: str | bytes | os.PathLike[str] | None = None,
+    size: str | None = None,
+    seconds: int | str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> ChatRequest:
+    """The streaming request ``generate_video`` sends.
+
+    With ``image``, the user message is ``[text part, image_url part]``
+    (image-to-video); ``size``, ``seconds`` and ``extra`` are sent as extra
+    request fields.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise LocalProtocolError("generate_video needs a non-empty prompt")
+    content: str | list[dict[str, JSON]] = prompt
+    if image is not None:
+        content = [text_part(prompt), image_part(image_url(image))]
+    fields: dict[str, Any] = {}
+    if size is not None:
+        fields["size"] = size
+    if seconds is not None:
+        fields["seconds"] = seconds
+    fields.update(extra or {})
+    return ChatRequest(
+        model=model,
+        messages=[{"role": "user", "content": content}],
+        stream=True,
+        extra=fields,
+    )
+
+
+# -- one call's events -------------------------------------------------------------
+
+
+def wants_video(request: ChatRequest) -> bool:
+    """Whether the sora video layer runs for ``request`` (its model starts with sora)."""
+    return str(request.model).lower().startswith("sora")
+
+
+class CallState:
+    """What one call received so far, shared by a stream object and its driver.
+
+    The driver points :attr:`response` at the message-level object of the
+    attempt being read and passes every event through :meth:`see`. An error
+    event inside a 200 stream is handed out like any event and raised as
+    :class:`~sora_core.APIStreamError` once the response has ended
+    (:meth:`finish`), after the ``StreamEnded`` that carries what was
+    assembled.
+    """
+
+    def __init__(self) -> None:
+        self.response: ChatResponse | None = None
+        self.started: ResponseStarted | None = None
+        self.ended: StreamEnded | CompletionReceived | None = None
+        self.stream_error: APIErrorReceived | None = None
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """The completion assembled from what arrived so far."""
+        return self.response.partial if self.response is not None else None
+
+    @property
+    def video(self) -> VideoResult | None:
+        """The sora result so far (``None`` when the video layer is off)."""
+        return self.response.video_result if self.response is not None else None
+
+    def see(self, event: Event) -> bool:
+        """Record ``event``; whether to hand it to the user."""
+        if isinstance(event, ExchangeComplete):
+            return False
+        if isinstance(event, ResponseStarted):
+            self.started = event
+        elif isinstance(event, (StreamEnded, CompletionReceived)):
+            self.ended = event
+        elif isinstance(event, APIErrorReceived) and self.stream_error is None:
+            self.stream_error = event
+        return True
+
+    def attach(self, exc: SoraError) -> SoraError:
+        """Give ``exc`` the partial result and the video of this call."""
+        if exc.partial is None:
+            exc.partial = self.partial
+        if exc.video is None:
+            exc.video = self.video
+        return exc
+
+    def finish(self) -> None:
+        """At the end of the response: raise the in-stream error, if one came."""
+        if self.stream_error is not None:
+            raise self.stream_error.exception(partial=self.partial, video=self.video)
+
+    def completion(self) -> ChatCompletion:
+        """The result of ``chat()``: the assembled or received completion."""
+        end = self.ended
+        if end is not None and end.completion is not None:
+            return end.completion
+        raise self.attach(RemoteProtocolError("the response ended without a completion"))
+
+    def video_result(self) -> VideoResult:
+        """The result of ``generate_video()``; raises
+        :class:`~sora_core.VideoGenerationFailed` when the relay reported a
+        failure or no video came."""
+        video = self.video
+        if video is None:
+            raise self.attach(RemoteProtocolError("the video layer did not run"))
+        if video.status != "succeeded" or not video.video_url:
+            reason = video.error or "the stream ended without a video link"
+            raise VideoGenerationFailed(reason, partial=self.partial, video=video)
+        return video
+
+    def video_failure(self, exc: APIStreamError) -> SoraError:
+        """What ``generate_video`` raises for an error event in the stream."""
+        video = self.video
+        if video is not None:
+            reason = video.error or exc.message
+            failed = VideoGenerationFailed(reason, partial=self.partial, video=video)
+            failed.__cause__ = exc
+            return failed
+        return exc

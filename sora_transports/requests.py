@@ -1,0 +1,428 @@
+"""The requests transport: sync, at the message level.
+
+requests frames HTTP; this module hands the status, the headers and the raw
+body bytes to :class:`~sora_core.ChatResponse` as they arrive (``stream=True``
+and ``read1``, so each event is handed out the moment its bytes are in, and
+``decode_content=False``, so the core's bounded decoder inflates gzip)::
+
+    from sora_transports.requests import Client
+
+    with Client("https://relay.example/v1", "sk-...") as client:
+        video = client.generate_video("a cat surfing", on_event=print)
+        print(video.video_url)
+
+Timeouts: the connect timeout and the idle timeout are requests' (connect,
+read) timeout; before each read the socket's timeout is set to the smaller
+of the idle timeout and what is left of the deadline, so a blocked read
+cannot outlive the deadline. ``verify=True`` uses requests' CA bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import requests
+import requests.adapters
+import urllib3.exceptions
+
+from sora_core import (
+    APIErrorReceived,
+    APIStreamError,
+    Budget,
+    Call,
+    ChatCompletion,
+    ChatRequest,
+    ChatResponse,
+    ConnectError,
+    ConnectionLost,
+    Event,
+    Limits,
+    LocalProtocolError,
+    RemoteProtocolError,
+    ResponseStarted,
+    RetryPolicy,
+    SoraError,
+    TransportError,
+    VideoResult,
+)
+
+from ._client_core import (
+    READ_SIZE,
+    CallState,
+    ClientConfig,
+    configure,
+    describe,
+    logger,
+    video_request,
+    wants_video,
+)
+
+__all__ = ["Client", "EventStream"]
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """An HTTPAdapter that uses a given :class:`ssl.SSLContext` as it is."""
+
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        self._context = context
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if self._context is not None:
+            pool["ssl_context"] = self._context
+            none = self._context.verify_mode == ssl.CERT_NONE
+            pool["cert_reqs"] = "CERT_NONE" if none else "CERT_REQUIRED"
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if self._context is None:
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+
+
+def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    # Passing an auth callable stops requests from replacing our Authorization
+    # header with credentials from ~/.netrc.
+    return request
+
+
+@contextlib.contextmanager
+def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterator[None]:
+    """requests' and urllib3's exceptions -> the project's, at one boundary."""
+    try:
+        yield
+    except SoraError:
+        raise
+    except requests.ConnectTimeout as exc:
+        raise (connecting or budget).error() from exc
+    except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+        raise budget.error() from exc
+    except requests.exceptions.SSLError as exc:
+        raise ConnectError(f"TLS failed: {describe(exc)}") from exc
+    except requests.ConnectionError as exc:
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, (urllib3.exceptions.ProtocolError, OSError)):
+            raise ConnectionLost(f"the connection broke: {describe(exc)}") from exc
+        raise ConnectError(f"cannot connect: {describe(exc)}") from exc
+    except (
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.SSLError,
+        OSError,
+    ) as exc:
+        raise ConnectionLost(f"the connection broke while reading: {describe(exc)}") from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise TransportError(describe(exc)) from exc
+
+
+class EventStream:
+    """The events of one call: ``with client.stream(request) as events``.
+
+    Iterate it for the core's events (``ResponseStarted``, ``ChunkReceived``,
+    video events, ``StreamEnded`` / ``CompletionReceived``, and
+    ``APIErrorReceived`` for an error event inside the stream, which is then
+    raised as :class:`~sora_core.APIStreamError` after the stream ended).
+    Leaving the block early closes the connection. :attr:`partial` and
+    :attr:`video` keep what arrived, also after an error.
+    """
+
+    def __init__(self, events: Iterator[Event], state: CallState) -> None:
+        self._events = events
+        self.state = state
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the response was read whole."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    @property
+    def response(self) -> ResponseStarted | None:
+        """The status and headers, once they arrived."""
+        return self.state.started
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """The completion assembled from what arrived so far."""
+        return self.state.partial
+
+    @property
+    def video(self) -> VideoResult | None:
+        """The sora result so far (task id and links survive a dropped connection)."""
+        return self.state.video
+
+
+class Client:
+    """A sync client over requests.
+
+    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
+    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
+    Timeouts in seconds: ``connect_timeout`` per connection attempt,
+    ``idle_timeout`` between two reads (raises
+    :class:`~sora_core.IdleTimeout`), ``deadline`` for the whole call
+    including retries and the stream (:class:`~sora_core.DeadlineExceeded`).
+    ``max_retries`` / ``retry_policy``: retries before the response began
+    (never once a 2xx response started). ``verify``: ``True`` (requests' CA
+    bundle), ``False`` or an :class:`ssl.SSLContext`. ``follow_redirects``:
+    at most 5, without the token across origins. ``clock`` (monotonic) and
+    ``sleep`` are injectable for tests; ``session`` lets you bring your own
+    :class:`requests.Session` (its adapters are then yours).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        verify: bool | ssl.SSLContext = True,
+        follow_redirects: bool = False,
+        limits: Limits | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._config: ClientConfig = configure(
+            base_url,
+            api_key,
+            headers=headers,
+            connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            verify=verify,
+            follow_redirects=follow_redirects,
+            limits=limits,
+        )
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            context = verify if isinstance(verify, ssl.SSLContext) else None
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _Adapter(context))
+        self._session = session
+        self._verify = verify if isinstance(verify, bool) else True
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<sora_transports.requests.Client {self._config.base_url!r}>"
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved settings (the token is kept out of its repr)."""
+        return self._config
+
+    # -- public verbs ---------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> EventStream:
+        """The events of ``request`` as they arrive: ``with client.stream(r) as s``."""
+        return self._stream(request, wants_video(request))
+
+    def chat(self, request: ChatRequest) -> ChatCompletion:
+        """The completion for ``request``; a streaming request is assembled.
+
+        Raises :class:`~sora_core.APIStatusError` subclasses,
+        :class:`~sora_core.APIStreamError` or transport errors, each with
+        ``.partial``.
+        """
+        with self.stream(request) as events:
+            for _ in events:
+                pass
+            return events.state.completion()
+
+    def generate_video(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        image: str | bytes | os.PathLike[str] | None = None,
+        size: str | None = None,
+        seconds: int | str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> VideoResult:
+        """Run a sora generation to its :class:`~sora_core.VideoResult`.
+
+        ``on_event`` sees every event (progress among them). Raises
+        :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
+        relay reports a failure; a transport error keeps ``.video`` too, so
+        the task id and links survive a dropped connection.
+        """
+        request = video_request(
+            prompt, model=model, image=image, size=size, seconds=seconds, extra=extra
+        )
+        with self._stream(request, True) as events:
+            try:
+                for event in events:
+                    if on_event is not None:
+                        on_event(event)
+            except APIStreamError as exc:
+                raise events.state.video_failure(exc) from exc
+            return events.state.video_result()
+
+    def close(self) -> None:
+        """Close the connections (of the session, when the client made it)."""
+        self._closed = True
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- one call ------------------------------------------------------------------------
+
+    def _stream(self, request: ChatRequest, video: bool) -> EventStream:
+        state = CallState()
+        return EventStream(self._events(request, video, state), state)
+
+    def _send(self, call: Call, video: bool, state: CallState) -> requests.Response:
+        if self._closed:
+            raise LocalProtocolError("this client is closed")
+        http = call.request
+        now = self._clock()
+        connecting, reading = call.connect_budget(now), call.read_budget(now)
+        state.response = ChatResponse(stream=http.stream, video=video, limits=self._config.limits)
+        state.started = None
+        logger.debug("%s %s", http.method, http.url)
+        with _map_exceptions(reading, connecting):
+            return self._session.request(
+                http.method,
+                http.url,
+                headers=dict(http.headers),
+                data=http.body,
+                stream=True,
+                timeout=(connecting.seconds, reading.seconds),
+                allow_redirects=False,
+                verify=self._verify,
+                auth=_no_netrc,
+            )
+
+    def _read(self, response: requests.Response, call: Call) -> bytes:
+        """The next body bytes as soon as any arrived (``b""`` at the end)."""
+        budget = call.read_budget(self._clock())
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(budget.seconds)
+        with _map_exceptions(budget):
+            return raw.read1(READ_SIZE, decode_content=False) or b""
+
+    def _read_head(self, response: requests.Response, state: CallState) -> list[Event]:
+        chat = state.response
+        assert chat is not None
+        events = chat.receive_headers(
+            response.status_code, response.raw.headers.items(), response.reason or ""
+        )
+        state.started = events[0] if isinstance(events[0], ResponseStarted) else None
+        logger.debug("HTTP %d from %s", response.status_code, response.url)
+        return events
+
+    def _open(
+        self, call: Call, video: bool, state: CallState
+    ) -> tuple[requests.Response, list[Event]]:
+        """Send until a 2xx head arrives, retrying and following redirects; an
+        error response is read whole and raised. Nothing was handed out yet."""
+        while True:
+            try:
+                response = self._send(call, video, state)
+            except SoraError as exc:
+                state.attach(exc)
+                delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)
+                if delay is None:
+                    raise
+                logger.debug("retry %d in %.2f s after %s", call.attempt, delay, exc)
+                self._sleep(delay)
+                continue
+            try:
+                events = self._read_head(response, state)
+                if 200 <= response.status_code < 300:
+                    return response, events
+                chat = state.response
+                assert chat is not None
+                while not chat.ended:
+                    events += chat.receive_body(self._read(response, call))
+            except BaseException:
+                response.close()
+                raise
+            response.close()  # read whole: the connection goes back to the pool
+            head, error = events[0], events[-1]
+            if not isinstance(head, ResponseStarted) or not isinstance(error, APIErrorReceived):
+                raise RemoteProtocolError(f"HTTP {response.status_code} without an error report")
+            if call.redirect(head.status_code, head.headers) is not None:
+                logger.debug("redirected to %s", call.request.url)
+                continue
+            delay = call.retry_delay(
+                now=self._clock(),
+                wall=time.time(),
+                status_code=head.status_code,
+                headers=head.headers,
+            )
+            if delay is None:
+                raise error.exception()
+            logger.debug("retry %d in %.2f s after HTTP %d", call.attempt, delay, head.status_code)
+            self._sleep(delay)
+
+    def _events(self, request: ChatRequest, video: bool, state: CallState) -> Iterator[Event]:
+        call = self._config.new_call(request, self._clock())
+        response, events = self._open(call, video, state)
+        chat = state.response
+        assert chat is not None
+        try:
+            while True:
+                for event in events:
+                    if state.see(event):
+                        yield event
+                if chat.ended:
+                    break
+                events = []
+                chat.receive_body_into(self._read(response, call), events)
+        except SoraError as exc:
+            response.close()
+            state.attach(exc)
+            # The events completed before the error are handed out first.
+            for event in events:
+                if state.see(event):
+                    yield event
+            raise
+        except BaseException:
+            response.close()
+            raise
+        response.close()
+        state.finish()

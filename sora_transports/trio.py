@@ -1,0 +1,179 @@
+"""The trio transport: wire level over trio TCP and TLS streams.
+
+::
+
+    import trio
+    from sora_core import ChatRequest
+    from sora_transports.trio import Client
+
+    async def main():
+        async with Client("https://relay.example/v1", "sk-...") as client:
+            video = await client.generate_video("a cat surfing", on_event=print)
+            print(video.video_url)
+
+    trio.run(main)
+
+Timeouts use trio's own deadlines (``move_on_after``); cancelling the
+surrounding cancel scope mid-stream closes that connection and leaves the
+client usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+import trio
+
+from sora_core import ConnectError, ConnectionLost, Limits, RetryPolicy
+
+from ._async_client import AsyncClient
+from ._client_core import map_exceptions
+from ._streams import AsyncByteStream
+
+__all__ = ["Client", "TrioBackend", "TrioStream"]
+
+_CONNECT_ERRORS: dict[type[BaseException], type[ConnectError]] = {
+    trio.BrokenResourceError: ConnectError,  # the TLS handshake failed
+    OSError: ConnectError,  # refused, unreachable, DNS
+}
+_IO_ERRORS: dict[type[BaseException], type[ConnectionLost]] = {
+    trio.BrokenResourceError: ConnectionLost,
+    trio.ClosedResourceError: ConnectionLost,
+    OSError: ConnectionLost,
+}
+
+
+class TrioStream:
+    """An :class:`~sora_transports.AsyncByteStream` over a trio stream."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+
+    async def read(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` at EOF."""
+        with map_exceptions(_IO_ERRORS, "the connection broke while reading"):
+            return bytes(await self.stream.receive_some(max_bytes))
+
+    async def write(self, data: bytes) -> None:
+        """Send all of ``data``."""
+        with map_exceptions(_IO_ERRORS, "the connection broke while writing"):
+            await self.stream.send_all(data)
+
+    async def aclose(self) -> None:
+        """Close the stream."""
+        await trio.aclose_forcefully(self.stream)
+
+
+class TrioBackend:
+    """The :class:`~sora_transports.AsyncBackend` for trio."""
+
+    def clock(self) -> float:
+        """trio's clock."""
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        """``trio.sleep``."""
+        await trio.sleep(seconds)
+
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+        timeout: float,
+    ) -> AsyncByteStream | None:
+        """TCP (happy eyeballs), then TLS; ``None`` when ``timeout`` ran out."""
+        with trio.move_on_after(timeout):
+            with map_exceptions(_CONNECT_ERRORS, f"cannot connect to {host}:{port}"):
+                tcp = await trio.open_tcp_stream(host, port)
+                if ssl_context is None:
+                    return TrioStream(tcp)
+                tls = trio.SSLStream(
+                    tcp, ssl_context, server_hostname=server_hostname, https_compatible=True
+                )
+                try:
+                    await tls.do_handshake()
+                except BaseException:
+                    await trio.aclose_forcefully(tls)
+                    raise
+                return TrioStream(tls)
+        return None
+
+    async def read(self, stream: AsyncByteStream, max_bytes: int, timeout: float) -> bytes | None:
+        """``stream.read`` under ``trio.move_on_after(timeout)``."""
+        with trio.move_on_after(timeout):
+            return await stream.read(max_bytes)
+        return None
+
+    async def write(self, stream: AsyncByteStream, data: bytes, timeout: float) -> bool:
+        """``stream.write`` under ``trio.move_on_after(timeout)``."""
+        with trio.move_on_after(timeout):
+            await stream.write(data)
+            return True
+        return False
+
+    async def close(self, stream: AsyncByteStream) -> None:
+        """Close at once, even inside a cancelled scope; never raises."""
+        with trio.CancelScope(shield=True) as scope:
+            scope.cancel()  # a graceful TLS goodbye could wait on the peer
+            # Closing a broken stream may complain; it is closed all the same.
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+
+
+class Client(AsyncClient):
+    """An async client for trio.
+
+    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
+    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
+    Timeouts in seconds: ``connect_timeout`` per connection attempt,
+    ``idle_timeout`` between two reads (raises
+    :class:`~sora_core.IdleTimeout`), ``deadline`` for the whole call
+    including retries and the stream (:class:`~sora_core.DeadlineExceeded`).
+    ``max_retries`` / ``retry_policy``: retries before the response began
+    (never once a 2xx response started). ``verify``: ``True`` (system CAs),
+    ``False`` or an :class:`ssl.SSLContext`. ``follow_redirects``: at most 5,
+    without the token across origins. ``clock`` and ``sleep`` are injectable
+    for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        verify: bool | ssl.SSLContext = True,
+        follow_redirects: bool = False,
+        limits: Limits | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            api_key,
+            backend=TrioBackend(),
+            headers=headers,
+            connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            verify=verify,
+            follow_redirects=follow_redirects,
+            limits=limits,
+            clock=clock,
+            sleep=sleep,
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
