@@ -111,23 +111,11 @@ class VideoResult:
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict of every field (``links`` a list, integral progress an int)."""
-        progress: float | int | None = self.progress
+        out = attrs.asdict(self)
+        out["links"] = list(self.links)
         if self.progress is not None and self.progress.is_integer():
-            progress = int(self.progress)
-        return {
-            "status": self.status,
-            "video_url": self.video_url,
-            "thumbnail_url": self.thumbnail_url,
-            "download_url": self.download_url,
-            "task_id": self.task_id,
-            "links": list(self.links),
-            "progress": progress,
-            "remix_id": self.remix_id,
-            "error": self.error,
-            "text": self.text,
-            "reasoning": self.reasoning,
-            "finish_reason": self.finish_reason,
-        }
+            out["progress"] = int(self.progress)
+        return out
 
 
 # --- the tokeniser -------------------------------------------------------------
@@ -158,7 +146,8 @@ _SCAN = re.compile(
             (?P<lval>(?!(?i:https?):)[A-Za-z0-9]            # but not a URL's scheme
                 (?:[A-Za-z0-9_-]|[:.](?=[A-Za-z0-9]|\Z)){{0,127}})?)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_-]{{0,127}})
-  | (?P<num>(?P<numval>\d{{1,16}}(?:\.\d{{1,16}})?)(?P<numtail>[ \t]{{0,8}}[%％]|[.…。，,、→ \t]{{1,8}})?)
+  | (?P<num>(?P<numval>\d{{1,16}}(?:\.\d{{1,16}})?)           # 36, 36.5, and what follows:
+        (?P<numtail>[ \t]{{0,8}}[%％]|[.…。，,、→ \t]{{1,8}})?)  # "%", "..", ", "
   | (?P<kw>生成进度|进度|完成度|排队中|排队|队列中|等待中|生成中|处理中|渲染中|🏃|⏳|⌛|🔄)
     """,
     re.VERBOSE,
@@ -323,6 +312,7 @@ class VideoTracker:
         self._queued = False
         self._signal = False  # saw anything sora-like (task, queue, progress, success)
         self._candidates: list[tuple[int, int, str]] = []  # (tier, order, url)
+        self._order = 0
         self._thumbnail: str | None = None
         self._download: str | None = None
         self._remix: str | None = None
@@ -380,12 +370,9 @@ class VideoTracker:
     def result(self) -> VideoResult:
         """A snapshot of everything certain so far."""
         video = self._video_url()
-        if video is not None:
-            status = "succeeded"
-        else:
-            status = "failed" if self._error is not None else "incomplete"
+        failed = "failed" if self._error is not None else "incomplete"
         return VideoResult(
-            status=status,
+            status="succeeded" if video is not None else failed,
             video_url=video,
             thumbnail_url=self._thumbnail,
             download_url=self._download,
@@ -573,7 +560,8 @@ class VideoTracker:
         elif kind == "label":
             if m.group("lcolon") is None:  # "Task ID is ...": just a word
                 w = _WORD.match(line, m.start())
-                assert w is not None
+                if w is None:  # 任务编号 without a colon
+                    return m.end("lname")
                 if w.end() >= len(line) and not final:
                     return None
                 self._word(f, w.group(), w.end(), ev)
@@ -716,7 +704,8 @@ class VideoTracker:
 
     def _candidate(self, tier: int, url: str) -> None:
         if len(self._candidates) < _MAX_CANDIDATES:
-            self._candidates.append((tier, len(self._candidates), url))
+            self._order += 1
+            self._candidates.append((tier, self._order, url))
 
     def _video_url(self) -> str | None:
         best = None

@@ -7,10 +7,11 @@ give the same events and the same result each time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import pathlib
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import attrs
 import pytest
@@ -36,7 +37,7 @@ FIXTURES = HERE if HERE.is_dir() else SHARED
 
 # A stream is a list of ops: ("c", text) content, ("r", text) reasoning,
 # ("fail", message) an error event, ("finish", finish_reason) the end.
-Op = tuple[str, Union[str, None]]
+Op = tuple[str, str | None]
 
 
 def run(ops: Sequence[Op]) -> tuple[list[VideoEvent], VideoResult]:
@@ -75,8 +76,10 @@ def cut(ops: Sequence[Op], points: Sequence[int]) -> list[Op]:
         if kind not in "cr" or not value:
             out.append((kind, value))
             continue
-        local = sorted({0, len(value)} | {p - offset for p in points if 0 < p - offset < len(value)})
-        out += [(kind, value[a:b]) for a, b in zip(local, local[1:])]
+        local = sorted(
+            {0, len(value)} | {p - offset for p in points if 0 < p - offset < len(value)}
+        )
+        out += [(kind, value[a:b]) for a, b in itertools.pairwise(local)]
         offset += len(value)
     return out
 
@@ -230,8 +233,11 @@ CASES = [
             ("c", "5..\n✅ 视频生成成功\n[在线播放▶️](https://v.example.com/a/b.mp4)"),
         ],
         {"status": "succeeded", "progress": 75, "video_url": "https://v.example.com/a/b.mp4"},
-        [VideoQueued(), *(VideoProgress(p) for p in (36, 52.5, 70, 75))]
-        + [VideoReady("https://v.example.com/a/b.mp4")],
+        [
+            VideoQueued(),
+            *(VideoProgress(p) for p in (36, 52.5, 70, 75)),
+            VideoReady("https://v.example.com/a/b.mp4"),
+        ],
     ),
     Case(
         "english-progress-forms-query-string",
@@ -245,8 +251,11 @@ CASES = [
             "progress": 80,
             "video_url": "https://x.example.com/v/1.mp4?sig=a%2Fb&exp=17",
         },
-        [VideoQueued(), *(VideoProgress(p) for p in (36, 36.5, 80))]
-        + [VideoReady("https://x.example.com/v/1.mp4?sig=a%2Fb&exp=17")],
+        [
+            VideoQueued(),
+            *(VideoProgress(p) for p in (36, 36.5, 80)),
+            VideoReady("https://x.example.com/v/1.mp4?sig=a%2Fb&exp=17"),
+        ],
     ),
     Case(
         "reasoning-progress-bare-html-webm",
@@ -312,7 +321,10 @@ CASES = [
         "task-id-forms-and-tracking-links",
         [
             ("c", f"**Task ID**: {TID}\n"),
-            ("c", "[Preview](https://t.example.com/p/xyz) | [Source](https://t.example.com/s/xyz)\n"),
+            (
+                "c",
+                "[Preview](https://t.example.com/p/xyz) | [Source](https://t.example.com/s/xyz)\n",
+            ),
             ("c", f"status: https://t.example.com/{TID}/state\nremix_id: s_aaaabbbbccccdddd1111\n"),
             ("c", "https://cdn.example.com/final.mp4 "),
         ],
@@ -426,8 +438,12 @@ CASES = [
             ("c", "[在线播放](https://cdn.example.com/20251013/99/v.mp4)\n"),
         ],
         {"progress": 12, "remix_id": "s_0000111122223333aaaa", "status": "succeeded"},
-        [VideoProgress(12), VideoReady("https://cdn.example.com/20251013/99/v.mp4", None, None,
-                                        "s_0000111122223333aaaa")],
+        [
+            VideoProgress(12),
+            VideoReady(
+                "https://cdn.example.com/20251013/99/v.mp4", None, None, "s_0000111122223333aaaa"
+            ),
+        ],
     ),
     Case(
         "progress-never-goes-back-and-bare-percent",
@@ -470,6 +486,106 @@ CASES = [
 ]
 
 
+CASES += [
+    Case(
+        "prefixed-task-id-and-point-here-link",
+        [
+            ("c", ECHO + "> 任务已创建 ID: `sora-2:task_01k9abcdefghij`\n> 🕐 排队中...\n"),
+            (
+                "c",
+                "> 🏃 进度：15%\n"
+                "> ✅ 视频生成成功，[点击这里](https://a.example.com/v/x) 查看视频~~~\n",
+            ),
+        ],
+        {
+            "task_id": "sora-2:task_01k9abcdefghij",
+            "video_url": "https://a.example.com/v/x",
+            "progress": 15,
+        },
+        [
+            VideoTaskInfo("sora-2:task_01k9abcdefghij", ()),
+            VideoQueued(),
+            VideoProgress(15),
+            VideoReady("https://a.example.com/v/x"),
+        ],
+    ),
+    Case(
+        "emoji-english-labels",
+        [
+            ("c", "🆔 Task: task_01k9zzzzzzzzzz\n⏳ Waiting in queue (position 3)...\n"),
+            ("c", "🎞️ Generating... 12%\n🎉 Done! Watch: https://f.example.com/s/abc?token=x&e=1\n"),
+            ("c", "🖼️ Cover: https://f.example.com/c/abc\n📥 Download: https://f.example.com/d/abc"),
+        ],
+        {
+            "task_id": "task_01k9zzzzzzzzzz",
+            "video_url": "https://f.example.com/s/abc?token=x&e=1",
+            "thumbnail_url": "https://f.example.com/c/abc",
+            "download_url": "https://f.example.com/d/abc",
+            "progress": 12,
+            "links": [],
+        },
+    ),
+    Case(
+        "json-status-lines",
+        [
+            ("c", '{"id": "video_68e0aa11bb22", "status": "queued", "progress": 0}\n'),
+            ("c", '{"id": "video_68e0aa11bb22", "status": "in_progress", "progress": 33}\n'),
+            ("c", '{"status": "failed", "error": {"message": "moderation_blocked"}}\n'),
+        ],
+        {"status": "failed", "task_id": "video_68e0aa11bb22", "error": "moderation_blocked"},
+        [
+            VideoTaskInfo("video_68e0aa11bb22", ()),
+            VideoQueued(),
+            VideoProgress(0),
+            VideoProgress(33),
+            VideoFailed("moderation_blocked"),
+        ],
+    ),
+    Case(
+        "fenced-json-status-keys-only",
+        [
+            ("c", '```json\n{"id": "video_1a2b3c", "status": "queued", "note": "Error: x 50%"}\n'),
+            ("c", '```\n```json\n{"progress": 100, "video_url": "https://e.example.com/v"}\n```'),
+        ],
+        {"status": "succeeded", "task_id": "video_1a2b3c", "video_url": "https://e.example.com/v"},
+        [
+            VideoTaskInfo("video_1a2b3c", ()),
+            VideoQueued(),
+            VideoProgress(100),
+            VideoReady("https://e.example.com/v"),
+        ],
+    ),
+    Case(
+        "progress-bar-and-one-line-video-tag",
+        [
+            ("r", "[█████░░░░░] 50%\n[██████████] 100%\n"),
+            ("c", '<video controls src="https://j.example.com/o?x=1&amp;y=2" '),
+            ("c", 'poster="https://j.example.com/o.jpg"></video>'),
+        ],
+        {
+            "progress": 100,
+            "video_url": "https://j.example.com/o?x=1&y=2",
+            "thumbnail_url": "https://j.example.com/o.jpg",
+        },
+    ),
+    Case(
+        "anchor-around-image-and-unclosed-echo",
+        [
+            ("c", '```json\n{"prompt": "x"}\n> ID: task_01kqqqqqqqqqqq\n'),
+            (
+                "c",
+                '<a href="https://k.example.com/v.mp4"><img src="https://k.example.com/t.png"></a>',
+            ),
+        ],
+        {
+            "task_id": "task_01kqqqqqqqqqqq",
+            "video_url": "https://k.example.com/v.mp4",
+            "thumbnail_url": "https://k.example.com/t.png",
+        },
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_composed_stream(case: Case) -> None:
     events, result = three_ways(case.ops)
@@ -490,6 +606,36 @@ def test_composed_stream(case: Case) -> None:
 
 def test_enough_composed_streams() -> None:
     assert len(CASES) >= 15
+
+
+VOCAB = [
+    *("进度", "生成进度", " 3", "6", "..", "%", "．", ".", " ", "\n", "\r", "\r\n", "\u2028"),
+    *("Progress", ": ", "：", "**", "ID", "Task ID", "任务ID", "`", "task_01k7e5w9z5f2d91p"),
+    *("sid", "s_0123456789abcdef01", "remix_id", "Remix", "[", "]", "(", ")", "![", "https://"),
+    *("http:", "x.example.com/a", ".mp4", ".webp", "?q=1", "<a href='", "'>", "</a>", "<a"),
+    *("<video src='", "<source src=", "poster='", "<", "a", "```", "json", "html", "{", "}"),
+    *('"', "排队中", "排队", "queued", "❌", "生成失败", "Error", "content policy", "下载"),
+    *("播放", "click here", "预览", "数据", "✅", "100", "12.5", "🏃", "…", "，", "sora-2:"),
+    *("任务编号", '"progress": ', '"id": "', '"status": "failed"', "ht", "tp", "s://", "9"),
+]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("cr"), st.lists(st.sampled_from(VOCAB), max_size=30).map("".join)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=16),
+)
+def test_fuzz_any_split_gives_the_same_events(ops: list[Op], points: list[int]) -> None:
+    ops = [*ops, ("finish", None)]
+    whole = run(merged(ops))
+    assert run(charwise(ops)) == whole
+    assert run(cut(merged(ops), points)) == whole
 
 
 # --- API details -------------------------------------------------------------------
@@ -554,14 +700,15 @@ def test_to_dict() -> None:
 
 
 def test_classes_are_frozen_and_slotted() -> None:
-    for obj in (
+    objects: list[object] = [
         VideoQueued(),
         VideoProgress(1.0),
         VideoTaskInfo(None, ()),
         VideoReady("u", None, None, None),
         VideoFailed("r"),
         VideoResult(status="incomplete"),
-    ):
+    ]
+    for obj in objects:
         assert not hasattr(obj, "__dict__")
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             obj.x = 1  # type: ignore[attr-defined]
