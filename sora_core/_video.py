@@ -219,6 +219,9 @@ _ERROR_LINE = re.compile(
 _POLICY = re.compile(
     r"(?i)content[\s_-]*polic|usage[\s_-]*polic|guardrail|policy[\s_-]*violation"
     r"|violat\w*[^.\n]{0,40}?polic|内容政策|违反|违规|审核未通过|未通过审核|敏感内容"
+    # Moderation wording: "flagged by our moderation system", "blocked by the
+    # safety system", "内容审核失败".
+    r"|(?:flagged|blocked|rejected)\b[^.\n]{0,40}?\b(?:moderation|safety)|审核失败"
 )
 _STATUS_FAILED = re.compile(
     r"(?i)\bstatus\W{0,4}[:：=]\W{0,4}(?:failed|failure|error)\b|状态\W{0,4}[:：]\W{0,4}失败"

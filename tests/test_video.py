@@ -387,6 +387,11 @@ CASES = [
         {"status": "failed", "error": "This request was blocked by our guardrail system."},
     ),
     Case(
+        "moderation-wording-without-marker",
+        [("c", "Sorry, your prompt was flagged by our moderation system.\n")],
+        {"status": "failed", "error": "Sorry, your prompt was flagged by our moderation system."},
+    ),
+    Case(
         "policy-chinese-in-content",
         [("c", "提示词违反内容政策，请修改后重试")],
         {"status": "failed", "error": "提示词违反内容政策，请修改后重试"},
