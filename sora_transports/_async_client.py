@@ -388,15 +388,18 @@ class AsyncClient:
         redirects; an error response is raised. Nothing was handed out yet."""
         stale_retry = True
         while True:
-            lease = await self._acquire(call)
+            lease: _Lease | None = None
             state.started = None
             try:
+                lease = await self._acquire(call)
                 conn, events = await self._send(lease, call, video, state)
             except SoraError as exc:
-                await self._backend.close(lease.stream)
+                if lease is not None:
+                    await self._backend.close(lease.stream)
                 state.attach(exc)
                 if (
-                    lease.reused
+                    lease is not None
+                    and lease.reused
                     and stale_retry
                     and state.started is None
                     and isinstance(exc, ConnectionLost)
@@ -413,7 +416,8 @@ class AsyncClient:
                 await self._sleep(delay)
                 continue
             except BaseException:
-                await self._backend.close(lease.stream)
+                if lease is not None:
+                    await self._backend.close(lease.stream)
                 raise
             head = state.started
             assert head is not None

@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import urllib3
 import urllib3.exceptions
 
 from sora_core import (
@@ -65,6 +66,9 @@ from ._client_core import (
 
 __all__ = ["Client", "EventStream"]
 
+if not hasattr(urllib3.HTTPResponse, "read1"):  # pragma: no cover - old urllib3
+    raise ImportError("sora_transports.requests needs urllib3 >= 2.2 (HTTPResponse.read1)")
+
 
 class _Adapter(requests.adapters.HTTPAdapter):
     """An HTTPAdapter that uses a given :class:`ssl.SSLContext` as it is."""
@@ -96,6 +100,21 @@ def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
+def _in_handshake(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if "handshake" in str(e).lower():
+            return True
+        todo += [c for c in (e.__cause__, e.__context__) if c is not None]
+        todo += [a for a in e.args if isinstance(a, BaseException)]
+    return False
+
+
 @contextlib.contextmanager
 def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterator[None]:
     """requests' and urllib3's exceptions -> the project's, at one boundary."""
@@ -106,6 +125,9 @@ def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterato
     except requests.ConnectTimeout as exc:
         raise (connecting or budget).error() from exc
     except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+        if connecting is not None and _in_handshake(exc):
+            # urllib3 calls a TLS handshake that timed out a read timeout.
+            raise connecting.error() from exc
         raise budget.error() from exc
     except requests.exceptions.SSLError as exc:
         raise ConnectError(f"TLS failed: {describe(exc)}") from exc
@@ -227,6 +249,11 @@ class Client:
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
         self._own_session = session is None
+        if session is not None and isinstance(verify, ssl.SSLContext):
+            raise LocalProtocolError(
+                "verify=SSLContext needs the client's own session; with session=..., "
+                "configure TLS on your session's adapters"
+            )
         if session is None:
             session = requests.Session()
             context = verify if isinstance(verify, ssl.SSLContext) else None
@@ -354,14 +381,33 @@ class Client:
         logger.debug("HTTP %d from %s", response.status_code, response.url)
         return events
 
+    def _head(
+        self, call: Call, video: bool, state: CallState
+    ) -> tuple[requests.Response, list[Event]]:
+        """Send; read the head, and the whole body of an error response."""
+        response = self._send(call, video, state)
+        try:
+            events = self._read_head(response, state)
+            if 200 <= response.status_code < 300:
+                return response, events
+            chat = state.response
+            assert chat is not None
+            while not chat.ended:
+                events += chat.receive_body(self._read(response, call))
+        except BaseException:
+            response.close()
+            raise
+        response.close()  # read whole: the connection goes back to the pool
+        return response, events
+
     def _open(
         self, call: Call, video: bool, state: CallState
     ) -> tuple[requests.Response, list[Event]]:
         """Send until a 2xx head arrives, retrying and following redirects; an
-        error response is read whole and raised. Nothing was handed out yet."""
+        error response is raised. Nothing was handed out yet."""
         while True:
             try:
-                response = self._send(call, video, state)
+                response, events = self._head(call, video, state)
             except SoraError as exc:
                 state.attach(exc)
                 delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)
@@ -370,18 +416,8 @@ class Client:
                 logger.debug("retry %d in %.2f s after %s", call.attempt, delay, exc)
                 self._sleep(delay)
                 continue
-            try:
-                events = self._read_head(response, state)
-                if 200 <= response.status_code < 300:
-                    return response, events
-                chat = state.response
-                assert chat is not None
-                while not chat.ended:
-                    events += chat.receive_body(self._read(response, call))
-            except BaseException:
-                response.close()
-                raise
-            response.close()  # read whole: the connection goes back to the pool
+            if 200 <= response.status_code < 300:
+                return response, events
             head, error = events[0], events[-1]
             if not isinstance(head, ResponseStarted) or not isinstance(error, APIErrorReceived):
                 raise RemoteProtocolError(f"HTTP {response.status_code} without an error report")

@@ -10,6 +10,7 @@ headers, bodies, disconnects).
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections import defaultdict
@@ -198,6 +199,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         sep = {"sse-crlf": "\r\n", "sse-lf": "\n", "sse-cr": "\r"}.get(route, "\n")
         response = EventSourceResponse(sse_events(route != "sse-cr"), sep=sep, ping=0)
         return await response(scope, receive, send)
+    if route == "gzip":  # a compressed whole body (the client asked for gzip)
+        data = gzip.compress(completion())
+        extra = [("content-type", "application/json"), ("content-encoding", "gzip")]
+        return await respond(send, 200, data, extra)
     if route == "utf8":
         data = "".join(f"data: {chunk(p)}\n\n" for p in pieces())
         data += f"data: {chunk(finish='stop')}\n\ndata: [DONE]\n\n"
@@ -237,6 +242,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await anyio.sleep(10)
             tg.cancel_scope.cancel()
         return None
+    if route == "error-event":
+        await start_sse(send)
+        await body_piece(send, f"data: {chunk('partial')}\n\n".encode())
+        err = {"error": {"message": "upstream exploded", "type": "server_error"}}
+        await body_piece(send, f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n".encode())
+        return await send({"type": "http.response.body", "body": b""})
     if route in ("sora", "sora-cut"):
         steps = SORA_STEPS if route == "sora" else SORA_STEPS[:3]
         await start_sse(send)
@@ -248,5 +259,5 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await body_piece(send, f"data: {chunk(finish='stop')}\n\ndata: [DONE]\n\n".encode())
         return await send({"type": "http.response.body", "body": b""})
     if route == "drip":
-        return await drip(send, receive, tag, every=0.05, count=200)
+        return await drip(send, receive, tag, every=0.05, count=int(body.get("count", 200)))
     return await respond(send, 404, error_body("no such route", "not_found"), [])
