@@ -54,9 +54,7 @@ from sora_core import (
     SoraError,
     StreamEnded,
     TransportError,
-    VideoGenerationFailed,
     VideoResult,
-    VideoTracker,
     __version__,
     converter,
 )
@@ -70,7 +68,6 @@ from ._cli_output import (
     isatty,
     json_line,
 )
-from ._client_core import video_request, wants_video
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -651,119 +648,24 @@ def _run_video(
     opts: ClientOptions, job: VideoJob, on_event: Callable[[Event], None]
 ) -> VideoResult:
     """One generation on the chosen transport; raises with ``.video`` on failure."""
-    if job.stream and not job.known:
+    extra = {**job.extra, **job.known}
+    kwargs: dict[str, Any] = {
+        "model": job.model,
+        "image": job.image,
+        "size": job.size,
+        "seconds": job.seconds,
+        "stream": job.stream,
+        "on_event": on_event,
+        "extra": extra,
+    }
 
-        def sync(client: RequestsClient) -> VideoResult:
-            return client.generate_video(
-                job.prompt,
-                model=job.model,
-                image=job.image,
-                size=job.size,
-                seconds=job.seconds,
-                on_event=on_event,
-                extra=job.extra,
-            )
+    def sync(client: RequestsClient) -> VideoResult:
+        return client.generate_video(job.prompt, **kwargs)
 
-        async def run_async(client: AsyncClient) -> VideoResult:
-            return await client.generate_video(
-                job.prompt,
-                model=job.model,
-                image=job.image,
-                size=job.size,
-                seconds=job.seconds,
-                on_event=on_event,
-                extra=job.extra,
-            )
+    async def run_async(client: AsyncClient) -> VideoResult:
+        return await client.generate_video(job.prompt, **kwargs)
 
-        return run_client(opts, sync, run_async)
-    return _video_by_hand(opts, job, on_event)
-
-
-def _video_by_hand(
-    opts: ClientOptions, job: VideoJob, on_event: Callable[[Event], None]
-) -> VideoResult:
-    """Not streamed, or with max_tokens / tools / stream_options: the request goes
-    through ``stream()``. The core's video layer runs for a sora* model; for any
-    other model name a VideoTracker here reads the same deltas."""
-    request = video_request(
-        job.prompt,
-        model=job.model,
-        image=job.image,
-        size=job.size,
-        seconds=job.seconds,
-        extra=job.extra,
-    )
-    request = attrs.evolve(request, stream=job.stream, **job.known)
-    watch = _VideoWatch(on_event, None if wants_video(request) else VideoTracker())
-
-    def sync(client: RequestsClient) -> None:
-        with client.stream(request) as events:
-            try:
-                for event in events:
-                    watch.event(event)
-            finally:
-                watch.core = events.video
-
-    async def run_async(client: AsyncClient) -> None:
-        async with client.stream(request) as events:
-            try:
-                async for event in events:
-                    watch.event(event)
-            finally:
-                watch.core = events.video
-
-    try:
-        run_client(opts, sync, run_async)
-    except SoraError as exc:
-        video = watch.result()
-        if video is not None and (exc.video is None or watch.own is not None):
-            exc.video = video
-        if isinstance(exc, APIStreamError) and video is not None:
-            raise VideoGenerationFailed(video.error or exc.message, video=video) from exc
-        raise
-    video = watch.result()
-    if video is None or video.status != "succeeded" or not video.video_url:
-        reason = (video.error if video else None) or "the answer holds no video link"
-        raise VideoGenerationFailed(reason, video=video)
-    return video
-
-
-class _VideoWatch:
-    """Passes the events on; runs a VideoTracker when the core's video layer is off."""
-
-    def __init__(self, on_event: Callable[[Event], None], own: VideoTracker | None) -> None:
-        self.on_event = on_event
-        self.own = own
-        self.core: VideoResult | None = None
-
-    def event(self, event: Event) -> None:
-        self.on_event(event)
-        own = self.own
-        if own is None:
-            return
-        made: list[Event] = []
-        if isinstance(event, ChunkReceived):
-            for choice in event.chunk.choices:
-                delta = choice.delta
-                if choice.index == 0 and (delta.content or delta.reasoning_content):
-                    content = delta.content if isinstance(delta.content, str) else None
-                    made += own.feed(content, delta.reasoning_content)
-        elif isinstance(event, CompletionReceived):
-            whole = event.completion
-            message = whole.choices[0].message if whole.choices else None
-            text = message.content if message is not None else None
-            made += own.feed(text if isinstance(text, str) else None, whole.reasoning)
-            made += own.finish(whole.finish_reason)
-        elif isinstance(event, StreamEnded):
-            end = event.completion
-            made += own.finish(end.finish_reason if end is not None else None)
-        elif isinstance(event, APIErrorReceived) and event.in_stream:
-            made += own.fail(event.message)
-        for video_event in made:
-            self.on_event(video_event)
-
-    def result(self) -> VideoResult | None:
-        return self.own.result if self.own is not None else self.core
+    return run_client(opts, sync, run_async)
 
 
 def run_generation(
@@ -800,7 +702,7 @@ def run_generation(
             video = attrs.evolve(video, error=message)
     ok = message is None and video.status == "succeeded" and bool(video.video_url)
     if message is None and not ok:
-        message = video.error or "the stream ended without a video link"
+        message = video.error or "the answer holds no video link"
     if not ok and video.status == "incomplete" and video.finish_reason is not None:
         # The answer finished, without a video: that is a failure, not a cut.
         video = attrs.evolve(video, status="failed", error=video.error or message)
