@@ -41,6 +41,7 @@ from ._client_core import (
     READ_SIZE,
     CallState,
     ClientConfig,
+    check_head_size,
     configure,
     logger,
     ssl_context,
@@ -182,9 +183,10 @@ class AsyncEventStream:
 class AsyncClient:
     """An async chat completions client at the wire level, over a backend.
 
-    See ``sora_transports.trio.Client`` and ``sora_transports.asyncio.Client``
-    for the arguments; ``backend`` picks the runtime, ``sleep`` replaces the
-    backend's sleep (for tests).
+    The arguments are those of :class:`sora_transports.trio.Client` and
+    :class:`sora_transports.asyncio.Client`, which are this class with their
+    runtime's backend; ``backend`` is any :class:`AsyncBackend` (your own
+    runtime's), ``clock`` and ``sleep`` replace the backend's (for tests).
     """
 
     def __init__(
@@ -259,18 +261,21 @@ class AsyncClient:
         image: str | bytes | os.PathLike[str] | None = None,
         size: str | None = None,
         seconds: int | str | None = None,
+        stream: bool = True,
         on_event: Callable[[Event], None] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> VideoResult:
         """Run a sora generation to its :class:`~sora_core.VideoResult`.
 
-        ``on_event`` sees every event (progress among them). Raises
+        ``on_event`` sees every event (progress among them). The video layer
+        runs whatever the model is called. ``stream=False`` waits for one
+        whole answer instead of streaming progress. Raises
         :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
         relay reports a failure; a transport error keeps ``.video`` too, so
         the task id and links survive a dropped connection.
         """
         request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, extra=extra
+            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
         )
         async with self._stream(request, True) as events:
             try:
@@ -374,6 +379,12 @@ class AsyncClient:
                 raise error
             for event in batch:
                 if isinstance(event, ResponseStarted):
+                    try:
+                        # h11 bounds only a head that is still incomplete.
+                        check_head_size(self._config.limits, event.reason, event.headers)
+                    except LimitExceeded:
+                        state.response = None  # what came with a refused head is not kept
+                        raise
                     state.started = event
                     logger.debug("HTTP %d from %s", event.status_code, call.request.url)
                     if 200 <= event.status_code < 300:
@@ -386,7 +397,6 @@ class AsyncClient:
     ) -> tuple[_Lease, ChatConnection, list[Event]]:
         """Send the request until a 2xx head arrives, retrying and following
         redirects; an error response is raised. Nothing was handed out yet."""
-        stale_retry = True
         while True:
             lease: _Lease | None = None
             state.started = None
@@ -400,13 +410,17 @@ class AsyncClient:
                 if (
                     lease is not None
                     and lease.reused
-                    and stale_retry
                     and state.started is None
                     and isinstance(exc, ConnectionLost)
                 ):
                     # A kept-alive connection the server closed meanwhile: the
-                    # request never reached it. Try a fresh one, once.
-                    stale_retry = False
+                    # request never reached it. Try a fresh one. The other
+                    # idle connections to that origin are likely stale too and
+                    # are dropped, so the next attempt is on a new connection
+                    # (never "reused"): this cannot loop. Not once per call but
+                    # once per reused connection: a server that closes every
+                    # connection after answering (a 5xx between retries) must
+                    # not turn its status into a ConnectionLost.
                     await self._drop_idle(lease.origin)
                     continue
                 delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)

@@ -33,6 +33,7 @@ from sora_core import (
     Event,
     ExchangeComplete,
     HTTPRequest,
+    LimitExceeded,
     Limits,
     LocalProtocolError,
     RemoteProtocolError,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CallState",
     "ClientConfig",
+    "check_head_size",
     "configure",
     "image_url",
     "logger",
@@ -173,6 +175,27 @@ def ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     return ctx
 
 
+# -- limits the HTTP layer does not keep ----------------------------------------------
+
+
+def check_head_size(limits: Limits, reason: str, headers: Iterable[tuple[str, str]]) -> None:
+    """Raise :class:`~sora_core.LimitExceeded` when a response head that
+    arrived whole is larger than ``Limits.max_header_size``.
+
+    h11 (and http.client) bound a head only while it is incomplete, so one
+    that arrives in a single read passes whatever its size; this check, on
+    the parsed head ("HTTP/1.1 200 reason" CRLF, "name: value" CRLF each,
+    CRLF), makes the limit hold however the bytes were split.
+    """
+    size = len("HTTP/1.1 200 ") + len(reason) + 2 + 2
+    size += sum(len(name) + len(value) + 4 for name, value in headers)
+    if size > limits.max_header_size:
+        raise LimitExceeded(
+            f"the response head is larger than {limits.max_header_size} bytes "
+            "(Limits.max_header_size)"
+        )
+
+
 # -- the exception boundary ------------------------------------------------------
 
 
@@ -262,13 +285,18 @@ def video_request(
     image: str | bytes | os.PathLike[str] | None = None,
     size: str | None = None,
     seconds: int | str | None = None,
+    stream: bool = True,
     extra: Mapping[str, Any] | None = None,
 ) -> ChatRequest:
-    """The streaming request ``generate_video`` sends.
+    """The request ``generate_video`` sends.
 
     With ``image``, the user message is ``[text part, image_url part]``
     (image-to-video); ``size``, ``seconds`` and ``extra`` are sent as extra
-    request fields.
+    request fields, except ``max_tokens``, ``tools`` and ``stream_options``,
+    which go to the :class:`~sora_core.ChatRequest` fields of those names
+    (relays often want ``max_tokens``). ``stream=False`` asks for one
+    ``chat.completion`` instead of a stream (the relay then answers when
+    the video is ready).
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise LocalProtocolError("generate_video needs a non-empty prompt")
@@ -281,11 +309,18 @@ def video_request(
     if seconds is not None:
         fields["seconds"] = seconds
     fields.update(extra or {})
+    for reserved in ("model", "messages", "stream"):
+        if reserved in fields:
+            raise LocalProtocolError(
+                f"pass {reserved!r} as generate_video's own argument, not in extra"
+            )
+    known = {k: fields.pop(k) for k in ("max_tokens", "tools", "stream_options") if k in fields}
     return ChatRequest(
         model=model,
         messages=[{"role": "user", "content": content}],
-        stream=True,
+        stream=stream,
         extra=fields,
+        **known,
     )
 
 
@@ -364,7 +399,7 @@ class CallState:
         if video is None:
             raise self.attach(RemoteProtocolError("the video layer did not run"))
         if video.status != "succeeded" or not video.video_url:
-            reason = video.error or "the stream ended without a video link"
+            reason = video.error or "the answer holds no video link"
             raise VideoGenerationFailed(reason, partial=self.partial, video=video)
         return video
 

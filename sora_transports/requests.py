@@ -7,8 +7,8 @@ and ``read1``, so each event is handed out the moment its bytes are in, and
 
     from sora_transports.requests import Client
 
-    with Client("https://relay.example/v1", "sk-...") as client:
-        video = client.generate_video("a cat surfing", on_event=print)
+    with Client() as client:  # SORA_BASE_URL and SORA_API_KEY
+        video = client.generate_video("a cat surfing")
         print(video.video_url)
 
 Timeouts: the connect timeout and the idle timeout are requests' (connect,
@@ -20,6 +20,7 @@ cannot outlive the deadline. ``verify=True`` uses requests' CA bundle.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import ssl
 import time
@@ -43,6 +44,7 @@ from sora_core import (
     ConnectError,
     ConnectionLost,
     Event,
+    LimitExceeded,
     Limits,
     LocalProtocolError,
     RemoteProtocolError,
@@ -57,6 +59,7 @@ from ._client_core import (
     READ_SIZE,
     CallState,
     ClientConfig,
+    check_head_size,
     configure,
     describe,
     logger,
@@ -100,7 +103,8 @@ def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-def _in_handshake(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (causes, contexts, arguments)."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:
@@ -108,11 +112,42 @@ def _in_handshake(exc: BaseException) -> bool:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if "handshake" in str(e).lower():
-            return True
+        yield e
         todo += [c for c in (e.__cause__, e.__context__) if c is not None]
         todo += [a for a in e.args if isinstance(a, BaseException)]
-    return False
+
+
+def _in_handshake(exc: BaseException) -> bool:
+    return any("handshake" in str(e).lower() for e in _chain(exc))
+
+
+def _framing_error(exc: BaseException) -> SoraError | None:
+    """What http.client found wrong with the response's framing, as the
+    project's error (requests hides it under ``ConnectionError``)."""
+    for e in _chain(exc):
+        if isinstance(e, http.client.LineTooLong):
+            if "chunk" in str(e):
+                return RemoteProtocolError(f"malformed HTTP response: chunk header too long ({e})")
+            # http.client's own cap on one line of the head (64 KiB).
+            return LimitExceeded(f"the response head is too large: {e} (http.client's limit)")
+        if isinstance(e, http.client.HTTPException) and "more than" in str(e):
+            return LimitExceeded(f"the response head is too large: {e} (http.client's limit)")
+        if isinstance(e, http.client.RemoteDisconnected):
+            return ConnectionLost("the server closed the connection without a response")
+        if isinstance(e, http.client.BadStatusLine):
+            line = str(e)[:100]
+            return RemoteProtocolError(f"malformed HTTP response: invalid status line {line}")
+        if isinstance(e, urllib3.exceptions.InvalidChunkLength):
+            return RemoteProtocolError(f"malformed HTTP response: illegal chunk header ({e})")
+        if isinstance(e, http.client.IncompleteRead):
+            # http.client says this both when the body is cut short and when
+            # the chunked framing is malformed (a bad size, no CRLF after the
+            # data): it cannot tell them apart, so neither can we.
+            return ConnectionLost(
+                "the connection closed before the response was complete (the body was "
+                f"cut short, or its chunked framing is malformed): {describe(e)}"
+            )
+    return None
 
 
 @contextlib.contextmanager
@@ -132,6 +167,9 @@ def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterato
     except requests.exceptions.SSLError as exc:
         raise ConnectError(f"TLS failed: {describe(exc)}") from exc
     except requests.ConnectionError as exc:
+        framing = _framing_error(exc)
+        if framing is not None:
+            raise framing from exc
         reason = exc.args[0] if exc.args else None
         if isinstance(reason, (urllib3.exceptions.ProtocolError, OSError)):
             raise ConnectionLost(f"the connection broke: {describe(exc)}") from exc
@@ -140,8 +178,12 @@ def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterato
         requests.exceptions.ChunkedEncodingError,
         urllib3.exceptions.ProtocolError,
         urllib3.exceptions.SSLError,
+        http.client.HTTPException,
         OSError,
     ) as exc:
+        framing = _framing_error(exc)
+        if framing is not None:
+            raise framing from exc
         raise ConnectionLost(f"the connection broke while reading: {describe(exc)}") from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise TransportError(describe(exc)) from exc
@@ -297,18 +339,21 @@ class Client:
         image: str | bytes | os.PathLike[str] | None = None,
         size: str | None = None,
         seconds: int | str | None = None,
+        stream: bool = True,
         on_event: Callable[[Event], None] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> VideoResult:
         """Run a sora generation to its :class:`~sora_core.VideoResult`.
 
-        ``on_event`` sees every event (progress among them). Raises
+        ``on_event`` sees every event (progress among them). The video layer
+        runs whatever the model is called. ``stream=False`` waits for one
+        whole answer instead of streaming progress. Raises
         :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
         relay reports a failure; a transport error keeps ``.video`` too, so
         the task id and links survive a dropped connection.
         """
         request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, extra=extra
+            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
         )
         with self._stream(request, True) as events:
             try:
@@ -374,9 +419,11 @@ class Client:
     def _read_head(self, response: requests.Response, state: CallState) -> list[Event]:
         chat = state.response
         assert chat is not None
-        events = chat.receive_headers(
-            response.status_code, response.raw.headers.items(), response.reason or ""
-        )
+        headers = list(response.raw.headers.items())
+        # http.client caps each line of the head (64 KiB) and their number
+        # (100); Limits.max_header_size caps the head as a whole.
+        check_head_size(self._config.limits, response.reason or "", headers)
+        events = chat.receive_headers(response.status_code, headers, response.reason or "")
         state.started = events[0] if isinstance(events[0], ResponseStarted) else None
         logger.debug("HTTP %d from %s", response.status_code, response.url)
         return events

@@ -3,12 +3,12 @@
 ::
 
     import trio
-    from sora_core import ChatRequest
+
     from sora_transports.trio import Client
 
     async def main():
-        async with Client("https://relay.example/v1", "sk-...") as client:
-            video = await client.generate_video("a cat surfing", on_event=print)
+        async with Client() as client:  # SORA_BASE_URL and SORA_API_KEY
+            video = await client.generate_video("a cat surfing")
             print(video.video_url)
 
     trio.run(main)
