@@ -90,6 +90,7 @@ from ._video import (
 )
 
 __version__ = "0.1.0"
+"""The version of sora-sansio."""
 
 __all__ = [
     "NEED_DATA",

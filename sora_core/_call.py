@@ -17,15 +17,22 @@ from typing import Any, Literal
 
 import attrs
 
-from ._errors import ConnectTimeout, DeadlineExceeded, IdleTimeout, LocalProtocolError, Timeout
+from ._errors import (
+    ConnectTimeout,
+    DeadlineExceeded,
+    IdleTimeout,
+    LocalProtocolError,
+    RemoteProtocolError,
+    Timeout,
+)
 from ._events import Headers, header
 from ._request import HTTPRequest, redirect_request
 from ._retry import RetryPolicy
 
 __all__ = ["REDIRECT_STATUSES", "Budget", "Call"]
 
-#: The statuses :meth:`Call.redirect` follows.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+"""The statuses :meth:`Call.redirect` follows."""
 
 BudgetKind = Literal["connect", "idle", "deadline"]
 
@@ -90,10 +97,10 @@ class Call:
     deadline: float | None = attrs.field(default=None, validator=_check_timeout)
     follow_redirects: bool = False
     max_redirects: int = 5
-    #: Retries made so far (the ``attempt`` given to the policy).
     attempt: int = 0
-    #: Redirects followed so far.
+    """Retries made so far (the ``attempt`` given to the policy)."""
     redirects: int = 0
+    """Redirects followed so far."""
 
     # -- time ------------------------------------------------------------------
 
@@ -184,6 +191,13 @@ class Call:
         location = header(tuple((k.lower(), v) for k, v in headers), "location")
         if not location or self.redirects >= self.max_redirects:
             return None
-        self.request = redirect_request(self.request, location.strip())
+        try:
+            self.request = redirect_request(self.request, location.strip())
+        except LocalProtocolError:
+            # The URL came from the server: its fault, not the caller's.
+            raise RemoteProtocolError(
+                f"HTTP {status_code} redirects to {location[:200]!r}, which is not an "
+                "http:// or https:// URL this client can follow"
+            ) from None
         self.redirects += 1
         return self.request

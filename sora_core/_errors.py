@@ -115,14 +115,17 @@ class APIError(SoraError):
 
     @property
     def type(self) -> str | None:
+        """The error body's ``type`` (e.g. ``"rate_limit_error"``), or ``None``."""
         return self.body.type if self.body is not None else None
 
     @property
     def code(self) -> Any:
+        """The error body's ``code`` (e.g. ``"invalid_api_key"``), or ``None``."""
         return self.body.code if self.body is not None else None
 
     @property
     def param(self) -> Any:
+        """The error body's ``param``: the request field at fault, or ``None``."""
         return self.body.param if self.body is not None else None
 
 

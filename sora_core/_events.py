@@ -57,6 +57,8 @@ class _NeedData:
 
 
 NEED_DATA = _NeedData()
+"""Returned by ``next_event()`` when no event is complete yet: read more bytes,
+feed them with ``receive_data``, then ask again. Compare with ``is``."""
 
 
 def header(headers: Headers, name: str) -> str | None:
@@ -135,6 +137,8 @@ class APIErrorReceived:
 
     @property
     def message(self) -> str:
+        """A one-line description: the error's message, else the body's first
+        line or an HTML page's title, else ``HTTP <status>``."""
         if self.error is not None and self.error.message:
             return self.error.message
         return _summarise(self.text) or f"HTTP {self.status_code}"

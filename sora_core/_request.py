@@ -26,6 +26,7 @@ USER_AGENT = "sora-sansio/0.1"
 # RFC 9110 §5.1: a field name is a token.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+_BAD_URL = re.compile(r"[\x00-\x20\x7f]")
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
 
 
@@ -58,6 +59,7 @@ class HTTPRequest:
         )
 
     def header(self, name: str) -> str | None:
+        """The value of header ``name`` (case-insensitive), or ``None``."""
         name = name.lower()
         for key, value in self.headers:
             if key.lower() == name:
@@ -66,6 +68,8 @@ class HTTPRequest:
 
     @property
     def origin(self) -> tuple[str, str, int]:
+        """``(scheme, host, port)``, the host in lower case: what a connection
+        pool keys on, and what a redirect must keep for the token to follow."""
         return (self.scheme, self.host.lower(), self.port)
 
 
@@ -103,7 +107,18 @@ def resolve_config(
 
 
 def _split_url(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise LocalProtocolError(f"a URL must be a str, not {type(url).__name__}")
+    # urlsplit silently drops CR, LF and tab and keeps spaces and other
+    # control characters: refuse them instead of sending a different URL.
+    if _BAD_URL.search(url):
+        raise LocalProtocolError(
+            f"the URL {url[:200]!r} has a space or a control character; percent-encode it"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [IPv6 bracket
+        raise LocalProtocolError(f"invalid URL {url[:200]!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise LocalProtocolError(f"base URL must start with http:// or https://, not {url!r}")

@@ -37,8 +37,8 @@ __all__ = [
     "VideoTracker",
 ]
 
-#: A line longer than this many characters is processed in pieces.
 MAX_LINE = 64 * 1024
+"""A line longer than this many characters is processed in pieces."""
 
 
 @attrs.frozen

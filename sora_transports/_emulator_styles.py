@@ -37,8 +37,15 @@ __all__ = [
 ]
 
 STYLES: tuple[str, ...] = ("markdown", "reasoning-html", "english")
+"""The house styles a generation streams in (``Emulator(style=...)`` or the
+``X-Emulator-Style`` header): ``"markdown"`` (everything in
+``delta.content``: task id, tracking links, queue dots, ``进度 36..``, then a
+thumbnail and ``[在线播放▶️](….mp4)``), ``"reasoning-html"`` (progress in
+``delta.reasoning_content``, the result as ``<video src=…>``) and
+``"english"`` (``Progress: 36%`` lines, ``[click here](….mp4)``)."""
 POLICY_REASON = "This content may violate our content policies."
 POLICY_TEXT = "❌ 生成失败: " + POLICY_REASON
+"""The text of the ``policy`` fault: how relays report a refused prompt."""
 UPSTREAM_ERROR = "upstream error: sentinel_block"
 
 _ALNUM = string.ascii_lowercase + string.digits

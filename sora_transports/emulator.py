@@ -4,9 +4,16 @@ It speaks ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``
 and serves a bundled tiny video and thumbnail under ``/files/``, so a client
 can run a whole generation, download included, over loopback::
 
+    import openai
+
+    from sora_transports.emulator import Emulator
+
     with Emulator(speed=0) as emu:
         client = openai.OpenAI(base_url=emu.base_url, api_key="k")
-        ...
+        answer = client.chat.completions.create(
+            model="sora-2", messages=[{"role": "user", "content": "a cat surfing"}]
+        )
+        print(answer.choices[0].message.content)
 
 A sora model (any name starting with ``sora``) streams a generation in one of
 the house styles of :data:`STYLES`; any other model streams a short chat
@@ -54,8 +61,24 @@ from ._emulator_styles import (
 __all__ = ["FAULTS", "FILES", "MODELS", "POLICY_TEXT", "STYLES", "Emulator", "serve_forever"]
 
 FAULTS: tuple[str, ...] = ("429", "500", "disconnect", "error-event", "policy", "stall")
+"""The faults the emulator can inject, for every request (``Emulator(fault=...)``)
+or per request (the ``X-Emulator-Fault`` header):
+
+- ``"429"`` / ``"500"``: that status with an error body (``429`` with
+  ``Retry-After`` and ``retry-after-ms``), before anything is streamed;
+- ``"disconnect"``: the connection drops mid-stream, after the task id and
+  two progress updates (half the body of a non-streaming answer);
+- ``"error-event"``: a ``data: {"error": ...}`` event inside the 200 stream
+  (HTTP 502 for a non-streaming request);
+- ``"policy"``: the generation fails with a content-policy message;
+- ``"stall"``: one chunk, then silence for ``stall_seconds``, then the drop.
+"""
 MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro", "gpt-4o-mini", "emulator-chat")
+"""The models ``GET /v1/models`` lists. Any model name is accepted: one that
+starts with ``sora`` gets a video generation, any other a plain chat reply."""
 FILES: dict[str, str] = {"sample.mp4": "video/mp4", "sample.webp": "image/webp"}
+"""The files served under ``/files/`` (name: content type): the video and the
+thumbnail every generation links to."""
 
 logger = logging.getLogger(__name__)
 
