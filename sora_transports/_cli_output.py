@@ -1,7 +1,8 @@
 """What the ``sora`` command shows: the progress display, replay lines, JSON.
 
-Kept apart from :mod:`sora_transports.cli` (which parses arguments and runs
-the calls) so that module stays readable. Nothing here does network I/O.
+Kept apart from :mod:`sora_transports.cli` and the ``_cli_*`` command modules
+(which parse arguments and run the calls) so they stay readable. Nothing here
+does network I/O.
 """
 
 from __future__ import annotations

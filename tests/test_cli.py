@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from sora_core import ChatRequest
-from sora_transports import cli
+from sora_transports import _cli_chat, _cli_video, cli
 from sora_transports._cli_output import Progress, Scrubber, human_size
 from sora_transports.emulator import STYLES, Emulator
 
@@ -516,7 +516,7 @@ def test_chat_no_stream_sends_a_non_streaming_request(
         sent.append(real(*args, **kwargs))
         return sent[-1]
 
-    monkeypatch.setattr(cli, "ChatRequest", spy)
+    monkeypatch.setattr(_cli_chat, "ChatRequest", spy)
     code, out, _ = run(capsys, "chat", "hi", "--no-stream", "--json", *conn(emu))
     assert code == 0
     assert [r.stream for r in sent] == [False]
@@ -805,7 +805,8 @@ def test_unexpected_errors_are_one_line(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"boom with {TOKEN}")
 
-    monkeypatch.setattr(cli, "run_client", boom)
+    for module in (_cli_chat, _cli_video):
+        monkeypatch.setattr(module, "run_client", boom)
     code, out, err = run(capsys, "chat", "hi", *conn(emu))
     assert code == 1
     assert one_error_line(err) == "sora: error: unexpected RuntimeError: boom with ***"
@@ -821,7 +822,7 @@ def test_ctrl_c_exits_130_quietly(
     def interrupt(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_client", interrupt)
+    monkeypatch.setattr(_cli_video, "run_client", interrupt)
     code, out, err = run(capsys, "generate", "hi", *conn(emu))
     assert code == 130
     assert "Traceback" not in err and "error" not in err
