@@ -97,12 +97,14 @@ class AsyncBackend(Protocol):
 class _Lease:
     """A connection checked out of the pool for one exchange."""
 
-    __slots__ = ("origin", "reused", "stream")
+    __slots__ = ("eof", "origin", "received", "reused", "stream")
 
     def __init__(self, stream: AsyncByteStream, origin: Origin, reused: bool) -> None:
         self.stream = stream
         self.origin = origin
         self.reused = reused
+        self.received = 0  # bytes read in this exchange
+        self.eof = False  # the server closed its end: never reuse
 
 
 def _drain(conn: ChatConnection, out: list[Event], eof: bool) -> SoraError | None:
@@ -156,7 +158,11 @@ class AsyncEventStream:
         return self
 
     async def __anext__(self) -> Event:
-        return await self._events.__anext__()
+        try:
+            return await self._events.__anext__()
+        except SoraError as exc:
+            self.state.redact(exc)  # a relay may echo the token in its error
+            raise
 
     async def aclose(self) -> None:
         """Stop reading; the connection is closed unless the response was read whole."""
@@ -194,7 +200,7 @@ class AsyncClient:
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        backend: AsyncBackend,
+        backend: AsyncBackend | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         connect_timeout: float = 10.0,
         idle_timeout: float = 300.0,
@@ -220,12 +226,22 @@ class AsyncClient:
             follow_redirects=follow_redirects,
             limits=limits,
         )
+        if backend is None:
+            backend = self.default_backend()
         self._backend = backend
         self._clock = clock or backend.clock
         self._sleep = sleep or backend.sleep
         self._ssl: ssl.SSLContext | None = None
         self._idle: dict[Origin, list[AsyncByteStream]] = {}
         self._closed = False
+
+    @staticmethod
+    def default_backend() -> AsyncBackend:
+        """The backend used when none is passed; runtime clients override it."""
+        raise LocalProtocolError(
+            "AsyncClient needs backend=...; or use sora_transports.trio.Client "
+            "or sora_transports.asyncio.Client, which bring their own"
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__name__} {self._config.base_url!r}>"
@@ -330,7 +346,9 @@ class AsyncClient:
 
     async def _release(self, lease: _Lease, reusable: bool) -> None:
         idle = self._idle.setdefault(lease.origin, [])
-        if reusable and not self._closed and len(idle) < _MAX_IDLE:
+        # A body that ended with the connection (no Content-Length, no
+        # chunks) leaves h11 ready for the next exchange on a closed socket.
+        if reusable and not lease.eof and not self._closed and len(idle) < _MAX_IDLE:
             idle.append(lease.stream)
         else:
             await self._backend.close(lease.stream)
@@ -342,20 +360,28 @@ class AsyncClient:
     # -- one call ------------------------------------------------------------------
 
     def _stream(self, request: ChatRequest, video: bool) -> AsyncEventStream:
-        state = CallState()
+        state = CallState(self._config.api_key)
         return AsyncEventStream(self._events(request, video, state), state)
 
     async def _batch(
-        self, lease: _Lease, conn: ChatConnection, call: Call
+        self, lease: _Lease, conn: ChatConnection, call: Call, cap: int | None = None
     ) -> tuple[list[Event], SoraError | None]:
-        """The next events (reading as needed), and the error that ended them."""
+        """The next events (reading as needed), and the error that ended them.
+
+        With ``cap``, returns (maybe with no event) once the exchange has read
+        more than ``cap`` bytes.
+        """
         out: list[Event] = []
         error = _drain(conn, out, eof=False)
         while not out and error is None:
+            if cap is not None and lease.received > cap:
+                break
             budget = call.read_budget(self._clock())
             data = await self._backend.read(lease.stream, READ_SIZE, budget.seconds)
             if data is None:
                 raise budget.error()
+            lease.received += len(data)
+            lease.eof = lease.eof or not data
             conn.receive_data(data)
             error = _drain(conn, out, eof=not data)
         return out, error
@@ -372,11 +398,22 @@ class AsyncClient:
         if not await self._backend.write(lease.stream, data, budget.seconds):
             raise budget.error("sending the request")
         events: list[Event] = []
+        lease.received = 0
+        cap = self._config.limits.max_body_size
         while True:
-            batch, error = await self._batch(lease, conn, call)
+            batch, error = await self._batch(lease, conn, call, cap if state.started else None)
             events += batch
             if error is not None:
                 raise error
+            if state.started is not None and lease.received > cap and conn.response:
+                # An error page that does not end: keep its start (the core
+                # keeps 64 KiB of it), stop reading and drop the connection,
+                # rather than read it for ever to reuse the connection.
+                logger.debug("error body over %d bytes: cut", cap)
+                events += conn.response.receive_body(b"")
+                conn.close()
+                events.append(ExchangeComplete(False))
+                return conn, events
             for event in batch:
                 if isinstance(event, ResponseStarted):
                     try:

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import trio
 
-from sora_core import ConnectError, ConnectionLost, Limits, RetryPolicy
+from sora_core import ConnectError, ConnectionLost
 
-from ._async_client import AsyncClient
+from ._async_client import AsyncBackend, AsyncClient
 from ._client_core import map_exceptions
 from ._streams import AsyncByteStream
 
@@ -141,39 +140,10 @@ class Client(AsyncClient):
     for tests.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        connect_timeout: float = 10.0,
-        idle_timeout: float = 300.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        verify: bool | ssl.SSLContext = True,
-        follow_redirects: bool = False,
-        limits: Limits | None = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key,
-            backend=TrioBackend(),
-            headers=headers,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            verify=verify,
-            follow_redirects=follow_redirects,
-            limits=limits,
-            clock=clock,
-            sleep=sleep,
-        )
+    @staticmethod
+    def default_backend() -> AsyncBackend:
+        """A fresh :class:`TrioBackend`."""
+        return TrioBackend()
 
     async def __aenter__(self) -> Client:
         return self
