@@ -84,21 +84,15 @@ class _MockState:
         return list(self._chunks)
 
 
-class MockStream:
-    """An in-memory :class:`SyncByteStream`.
-
-    Each :meth:`read` hands out the next chunk of ``chunks`` (cut to
-    ``max_bytes``; the rest is kept for the next read), then ``b""`` forever.
-    An empty chunk in the list is an EOF at that point. Everything written is
-    kept in :attr:`written` (all bytes) and :attr:`writes` (one entry per
-    call); :attr:`closed` tells whether :meth:`close` was called.
-    """
+class _MockBase:
+    """What both mock streams show a test: what was written, what is left."""
 
     def __init__(self, chunks: Iterable[bytes] = ()) -> None:
         self._state = _MockState(chunks)
 
     def __repr__(self) -> str:
-        return f"<MockStream remaining={len(self._state.remaining)} closed={self.closed}>"
+        state = self._state
+        return f"<{type(self).__name__} remaining={len(state.remaining)} closed={state.closed}>"
 
     @property
     def written(self) -> bytes:
@@ -107,18 +101,29 @@ class MockStream:
 
     @property
     def writes(self) -> list[bytes]:
-        """The data of each :meth:`write` call, in order."""
+        """The data of each write call, in order."""
         return list(self._state.writes)
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
+        """True once the stream was closed."""
         return self._state.closed
 
     @property
     def remaining(self) -> list[bytes]:
         """The chunks not read yet."""
         return self._state.remaining
+
+
+class MockStream(_MockBase):
+    """An in-memory :class:`SyncByteStream`.
+
+    Each :meth:`read` hands out the next chunk of ``chunks`` (cut to
+    ``max_bytes``; the rest is kept for the next read), then ``b""`` forever.
+    An empty chunk in the list is an EOF at that point. Everything written is
+    kept in :attr:`written` (all bytes) and :attr:`writes` (one entry per
+    call); :attr:`closed` tells whether :meth:`close` was called.
+    """
 
     def read(self, max_bytes: int) -> bytes:
         """The next chunk (at most ``max_bytes`` of it), ``b""`` once all are read."""
@@ -133,34 +138,8 @@ class MockStream:
         self._state.closed = True
 
 
-class AsyncMockStream:
+class AsyncMockStream(_MockBase):
     """An in-memory :class:`AsyncByteStream`; see :class:`MockStream`."""
-
-    def __init__(self, chunks: Iterable[bytes] = ()) -> None:
-        self._state = _MockState(chunks)
-
-    def __repr__(self) -> str:
-        return f"<AsyncMockStream remaining={len(self._state.remaining)} closed={self.closed}>"
-
-    @property
-    def written(self) -> bytes:
-        """All bytes written so far."""
-        return bytes(self._state.written)
-
-    @property
-    def writes(self) -> list[bytes]:
-        """The data of each :meth:`write` call, in order."""
-        return list(self._state.writes)
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`aclose` was called."""
-        return self._state.closed
-
-    @property
-    def remaining(self) -> list[bytes]:
-        """The chunks not read yet."""
-        return self._state.remaining
 
     async def read(self, max_bytes: int) -> bytes:
         """The next chunk (at most ``max_bytes`` of it), ``b""`` once all are read."""
