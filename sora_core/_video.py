@@ -392,6 +392,18 @@ class VideoTracker:
     # --- lines -----------------------------------------------------------------------
 
     def _feed_field(self, f: _Field, text: str, events: list[VideoEvent]) -> None:
+        if (
+            f.kind in ("normal", "fence")
+            and not text.strip(".")
+            and not f.line[f.cur :].strip(".")
+            and len(f.line) + len(text) <= MAX_LINE
+        ):
+            # Queue dots, often most of a sora stream's deltas: dots after a
+            # tail of dots start no token and end no line, so moving the
+            # cursor as the scan would is all there is to do.
+            f.line += text
+            f.cur = max(f.cur, len(f.line) - _HOLD)
+            return
         start = 0
         for m in _NEWLINE.finditer(text):
             f.line += text[start : m.start()]
