@@ -24,17 +24,25 @@ __all__ = ["HTTPRequest", "build_request", "redirect_request", "resolve_config"]
 USER_AGENT = "sora-sansio/0.1"
 
 # RFC 9110 §5.1: a field name is a token.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # fullmatch: "$" would let "\n" end it
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 _BAD_URL = re.compile(r"[\x00-\x20\x7f]")
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
+# Header names that carry credentials in practice (X-Auth-Token, Cookie,
+# Ocp-Apim-Subscription-Key, X-Goog-Api-Key, ...): hidden in reprs and
+# dropped on a redirect to another origin, like Authorization.
+_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "session", "password", "credential")
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether header ``name`` may carry a credential (hidden, and never
+    carried to another origin)."""
+    lower = name.lower()
+    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
 
 
 def _redacted(headers: tuple[tuple[str, str], ...]) -> str:
-    shown = [
-        (name, "<redacted>" if name.lower() in _SECRET_HEADERS else value)
-        for name, value in headers
-    ]
+    shown = [(name, "<redacted>" if is_secret_header(name) else value) for name, value in headers]
     return repr(shown)
 
 
@@ -80,10 +88,10 @@ def check_header(name: str, value: str) -> None:
             f"header names and values must be str, got {type(name).__name__}: "
             f"{type(value).__name__}"
         )
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise LocalProtocolError(f"invalid header name {name!r}: it must be an RFC 9110 token")
     if _BAD_VALUE.search(value):
-        shown = "<redacted>" if name.lower() in _SECRET_HEADERS else repr(value)
+        shown = "<redacted>" if is_secret_header(name) else repr(value)
         raise LocalProtocolError(
             f"header {name!r} has a CR, LF or NUL in its value {shown}; "
             "remove them (they would split the request)"
@@ -208,7 +216,10 @@ def redirect_request(request: HTTPRequest, location: str) -> HTTPRequest:
     """
     from urllib.parse import urljoin
 
-    url = urljoin(request.url, location)
+    try:
+        url = urljoin(request.url, location)
+    except ValueError as exc:  # e.g. an unclosed [IPv6 bracket
+        raise LocalProtocolError(f"invalid URL {location[:200]!r}: {exc}") from None
     scheme, host, port, path = _split_url(url)
     same_origin = (scheme, host.lower(), port) == request.origin
     headers = []
@@ -216,7 +227,7 @@ def redirect_request(request: HTTPRequest, location: str) -> HTTPRequest:
         lower = name.lower()
         if lower == "host":
             value = _host_header(scheme, host, port)
-        elif lower in _SECRET_HEADERS and not same_origin:
+        elif is_secret_header(lower) and not same_origin:
             continue
         headers.append((name, value))
     return attrs.evolve(

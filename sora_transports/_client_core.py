@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from sora_core import (
+    APIError,
     APIErrorReceived,
+    APIStatusError,
     APIStreamError,
     Call,
     ChatCompletion,
@@ -49,6 +51,7 @@ from sora_core import (
     resolve_config,
     text_part,
 )
+from sora_core._request import is_secret_header
 
 if TYPE_CHECKING:
     from sora_core._models import JSON
@@ -61,6 +64,7 @@ __all__ = [
     "image_url",
     "logger",
     "map_exceptions",
+    "redact",
     "ssl_context",
     "video_request",
 ]
@@ -74,13 +78,18 @@ READ_SIZE = 64 * 1024
 # -- configuration -------------------------------------------------------------
 
 
+def _headers_repr(headers: tuple[tuple[str, str], ...]) -> str:
+    # A token passed in a custom header (X-Api-Key, api-key, ...) stays hidden.
+    return repr(tuple((k, REDACTED if is_secret_header(k) else v) for k, v in headers))
+
+
 @attrs.frozen
 class ClientConfig:
     """The settings of a client, checked once at construction."""
 
     base_url: str
     api_key: str | None = attrs.field(repr=False)
-    headers: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...] = attrs.field(repr=lambda h: _headers_repr(h))
     connect_timeout: float
     idle_timeout: float
     deadline: float | None
@@ -133,6 +142,13 @@ def configure(
     if not (verify is True or verify is False or isinstance(verify, ssl.SSLContext)):
         raise LocalProtocolError(
             f"verify must be True, False or an ssl.SSLContext, not {type(verify).__name__}"
+        )
+    if verify is False and url.lower().startswith("https:"):
+        # Explicit, and still said out loud: it is never off by accident.
+        logger.warning(
+            "TLS certificate verification is off (verify=False) for %s: anyone on the "
+            "path can impersonate the server and read the token",
+            url,
         )
     if retry_policy is None:
         retry_policy = RetryPolicy(max_retries=max_retries)
@@ -194,6 +210,52 @@ def check_head_size(limits: Limits, reason: str, headers: Iterable[tuple[str, st
             f"the response head is larger than {limits.max_header_size} bytes "
             "(Limits.max_header_size)"
         )
+
+
+# -- secrets ------------------------------------------------------------------------
+
+#: What a secret is replaced with in error messages.
+REDACTED = "<redacted>"
+# Shorter "tokens" (test keys like "k") are not searched for: replacing them
+# would garble every message without protecting anything.
+_MIN_SECRET = 6
+
+
+def redact(exc: BaseException, secret: str | None) -> None:
+    """Take ``secret`` out of ``exc``: its message, its arguments, the error
+    body and text it carries, and the project errors it was raised from.
+
+    A relay may echo the token back ("invalid token sk-..."), in an error
+    body, an error event or the text of a failed generation; the message
+    built from it must not carry the token into logs and tracebacks.
+    """
+    if not secret or len(secret) < _MIN_SECRET:
+        return
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or not isinstance(e, SoraError):
+            continue
+        seen.add(id(e))
+        e.message = e.message.replace(secret, REDACTED)
+        e.args = tuple(a.replace(secret, REDACTED) if isinstance(a, str) else a for a in e.args)
+        if isinstance(e, APIStatusError):
+            e.text = e.text.replace(secret, REDACTED)
+        if isinstance(e, VideoGenerationFailed):
+            e.reason = e.reason.replace(secret, REDACTED)
+        if isinstance(e, APIError) and e.body is not None and secret in repr(e.body):
+            e.body = attrs.evolve(
+                e.body,
+                message=e.body.message.replace(secret, REDACTED),
+                param=_scrub(e.body.param, secret),
+                code=_scrub(e.body.code, secret),
+            )
+        todo += [e.__cause__, e.__context__]
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    return value.replace(secret, REDACTED) if isinstance(value, str) else value
 
 
 # -- the exception boundary ------------------------------------------------------
@@ -343,11 +405,17 @@ class CallState:
     assembled.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str | None = None) -> None:
         self.response: ChatResponse | None = None
         self.started: ResponseStarted | None = None
         self.ended: StreamEnded | CompletionReceived | None = None
         self.stream_error: APIErrorReceived | None = None
+        self._secret = secret
+
+    def redact(self, exc: SoraError) -> SoraError:
+        """``exc`` without the token (see :func:`redact`)."""
+        redact(exc, self._secret)
+        return exc
 
     @property
     def partial(self) -> ChatCompletion | None:
@@ -377,12 +445,13 @@ class CallState:
             exc.partial = self.partial
         if exc.video is None:
             exc.video = self.video
-        return exc
+        return self.redact(exc)
 
     def finish(self) -> None:
         """At the end of the response: raise the in-stream error, if one came."""
         if self.stream_error is not None:
-            raise self.stream_error.exception(partial=self.partial, video=self.video)
+            error = self.stream_error.exception(partial=self.partial, video=self.video)
+            raise self.redact(error)
 
     def completion(self) -> ChatCompletion:
         """The result of ``chat()``: the assembled or received completion."""
@@ -400,7 +469,7 @@ class CallState:
             raise self.attach(RemoteProtocolError("the video layer did not run"))
         if video.status != "succeeded" or not video.video_url:
             reason = video.error or "the answer holds no video link"
-            raise VideoGenerationFailed(reason, partial=self.partial, video=video)
+            raise self.redact(VideoGenerationFailed(reason, partial=self.partial, video=video))
         return video
 
     def video_failure(self, exc: APIStreamError) -> SoraError:
@@ -410,5 +479,5 @@ class CallState:
             reason = video.error or exc.message
             failed = VideoGenerationFailed(reason, partial=self.partial, video=video)
             failed.__cause__ = exc
-            return failed
-        return exc
+            return self.redact(failed)
+        return self.redact(exc)

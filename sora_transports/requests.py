@@ -30,6 +30,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import requests.cookies
 import urllib3
 import urllib3.exceptions
 
@@ -216,7 +217,11 @@ class EventStream:
         return self
 
     def __next__(self) -> Event:
-        return next(self._events)
+        try:
+            return next(self._events)
+        except SoraError as exc:
+            self.state.redact(exc)  # a relay may echo the token in its error
+            raise
 
     def close(self) -> None:
         """Stop reading; the connection is closed unless the response was read whole."""
@@ -381,7 +386,7 @@ class Client:
     # -- one call ------------------------------------------------------------------------
 
     def _stream(self, request: ChatRequest, video: bool) -> EventStream:
-        state = CallState()
+        state = CallState(self._config.api_key)
         return EventStream(self._events(request, video, state), state)
 
     def _send(self, call: Call, video: bool, state: CallState) -> requests.Response:
@@ -393,18 +398,35 @@ class Client:
         state.response = ChatResponse(stream=http.stream, video=video, limits=self._config.limits)
         state.started = None
         logger.debug("%s %s", http.method, http.url)
+        session = self._session
         with _map_exceptions(reading, connecting):
-            return self._session.request(
-                http.method,
-                http.url,
-                headers=dict(http.headers),
-                data=http.body,
+            prepared = session.prepare_request(
+                requests.Request(
+                    http.method,
+                    http.url,
+                    headers=dict(http.headers),
+                    data=http.body,
+                    auth=_no_netrc,
+                )
+            )
+            url = prepared.url or http.url
+            settings = session.merge_environment_settings(url, {}, True, self._verify, None)
+            # Straight to the adapter, not through Session.send: even with
+            # allow_redirects=False, Session.send reads the whole body of any
+            # 3xx answer into memory (inflating gzip, with no limit) to prepare
+            # a redirect nobody asked for. Redirects are Call.redirect's job.
+            response = session.get_adapter(url).send(
+                prepared,
                 stream=True,
                 timeout=(connecting.seconds, reading.seconds),
-                allow_redirects=False,
-                verify=self._verify,
-                auth=_no_netrc,
+                verify=settings["verify"] if settings["verify"] is not None else True,
+                cert=settings["cert"],
+                proxies=settings["proxies"],
             )
+            requests.cookies.extract_cookies_to_jar(  # type: ignore[no-untyped-call]
+                session.cookies, prepared, response.raw
+            )
+            return response
 
     def _read(self, response: requests.Response, call: Call) -> bytes:
         """The next body bytes as soon as any arrived (``b""`` at the end)."""
@@ -439,12 +461,21 @@ class Client:
                 return response, events
             chat = state.response
             assert chat is not None
+            received, cap = 0, self._config.limits.max_body_size
             while not chat.ended:
-                events += chat.receive_body(self._read(response, call))
+                data = self._read(response, call)
+                received += len(data)
+                events += chat.receive_body(data)
+                if received > cap and not chat.ended:
+                    # An error page that does not end: keep its start (the
+                    # core keeps 64 KiB of it), stop reading, drop the
+                    # connection rather than read it for ever to reuse it.
+                    logger.debug("error body over %d bytes: cut", cap)
+                    events += chat.receive_body(b"")
         except BaseException:
             response.close()
             raise
-        response.close()  # read whole: the connection goes back to the pool
+        response.close()  # read whole, the connection goes back to the pool; or cut
         return response, events
 
     def _open(
