@@ -98,18 +98,21 @@ class ChunkAccumulator:
             delta = choice.delta
             if delta.role is not None:
                 state.role = delta.role
-            if delta.content is not None:
+            if (content := delta.content) is not None:
                 if state.content is None:
-                    state.content = []
-                state.content.append(delta.content)
-            if delta.reasoning_content is not None:
+                    state.content = [content]
+                else:
+                    state.content.append(content)
+            if (reasoning := delta.reasoning_content) is not None:
                 if state.reasoning is None:
-                    state.reasoning = []
-                state.reasoning.append(delta.reasoning_content)
-            if delta.refusal is not None:
+                    state.reasoning = [reasoning]
+                else:
+                    state.reasoning.append(reasoning)
+            if (refusal := delta.refusal) is not None:
                 if state.refusal is None:
-                    state.refusal = []
-                state.refusal.append(delta.refusal)
+                    state.refusal = [refusal]
+                else:
+                    state.refusal.append(refusal)
             if delta.tool_calls:
                 for piece in delta.tool_calls:
                     call = state.tool_calls.get(piece.index)

@@ -16,7 +16,7 @@ null``, ``choices: []`` or ``null``, ``finish_reason: "STOP"``, float
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -44,6 +44,7 @@ __all__ = [
 
 JSON = Any
 T = TypeVar("T")
+A = TypeVar("A", bound=attrs.AttrsInstance)
 
 
 def _extra() -> Any:
@@ -305,7 +306,55 @@ def image_part(url: str, *, detail: str | None = None) -> dict[str, JSON]:
 
 
 # --------------------------------------------------------------------------
+# Building objects fast: the chunk path runs once per streamed chunk.
+
+
+def slot_constructor(cls: type[A]) -> Callable[..., A]:
+    """A constructor for the frozen attrs class ``cls`` that fills its slots directly.
+
+    attrs' ``__init__`` for a frozen class sets each field through a bound
+    ``object.__setattr__`` (the class's own ``__setattr__`` refuses), and that
+    alone cost more than the rest of turning a chunk's JSON into objects. The
+    function made here, generated once per class the way attrs generates
+    ``__init__``, writes the same slots through their member descriptors, so
+    ``make(**fields) == cls(**fields)``: the same class, the same fields, still
+    frozen. Every field is a required argument (no default or factory runs),
+    so it only serves classes without validators, converters or
+    ``__attrs_post_init__``; it refuses others.
+    """
+    fields = attrs.fields(cls)
+    if (
+        "__slots__" not in cls.__dict__
+        or hasattr(cls, "__attrs_post_init__")
+        or any(f.validator is not None or f.converter is not None for f in fields)
+    ):
+        raise TypeError(f"slot_constructor() cannot build {cls.__qualname__}")
+    names = [f.name for f in fields]
+    lines = [f"def make({', '.join(names)}):", "    self = _new(_cls)"]
+    lines += [f"    _set_{name}(self, {name})" for name in names]
+    lines.append("    return self")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": cls.__dict__[name].__set__ for name in names})
+    exec(compile("\n".join(lines), f"<slot constructor of {cls.__qualname__}>", "exec"), namespace)
+    make = namespace["make"]
+    make.__qualname__ = f"{cls.__qualname__}.<slot constructor>"
+    return cast("Callable[..., A]", make)
+
+
+_new_function_call_delta = slot_constructor(FunctionCallDelta)
+_new_tool_call_delta = slot_constructor(ToolCallDelta)
+_new_delta = slot_constructor(Delta)
+_new_chunk_choice = slot_constructor(ChunkChoice)
+_new_usage = slot_constructor(Usage)
+_new_chunk = slot_constructor(ChatCompletionChunk)
+
+
+# --------------------------------------------------------------------------
 # Structuring: JSON -> objects. Hand-written for speed and for honest errors.
+#
+# Each helper first checks for the type real streams send, with ``type(x) is
+# ...`` (several times cheaper than ``isinstance`` against an ABC such as
+# Mapping), takes such a value as it is, and only then coerces or fails.
 
 
 def _fail(where: str, expected: str, value: Any, local: bool = False) -> Exception:
@@ -343,8 +392,11 @@ def _opt_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value == value and abs(value) < 2**63:
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal():  # what int() takes, unlike "¹"
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() converts from text
+            return None
     return None
 
 
@@ -360,18 +412,20 @@ def _index(d: Mapping[str, Any], where: str) -> int:
 
 
 def _extras(d: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
-    if d.keys() <= known:
+    if known.issuperset(d):  # no view object, unlike d.keys() <= known
         return {}
     return {k: v for k, v in d.items() if k not in known}
 
 
 def _as_dict(value: Any, where: str, local: bool = False) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     raise _fail(where, "an object", value, local)
 
 
 def _as_list(value: Any, where: str, local: bool = False) -> Sequence[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return ()
     if isinstance(value, list | tuple):
@@ -401,12 +455,12 @@ def _structure_tool_call_delta(d: Any, where: str) -> ToolCallDelta:
     function = None
     if fn is not None:
         fn = _as_dict(fn, where + ".function")
-        function = FunctionCallDelta(
+        function = _new_function_call_delta(
             name=_opt_str(fn, "name", where + ".function"),
             arguments=_opt_str(fn, "arguments", where + ".function"),
             extra=_extras(fn, _FUNCTION_KEYS),
         )
-    return ToolCallDelta(
+    return _new_tool_call_delta(
         index=_index(d, where),
         id=_meta_str(d.get("id")),
         type=_meta_str(d.get("type")),
@@ -426,7 +480,7 @@ def _structure_delta(d: Any, where: str) -> Delta:
         tool_calls = tuple(
             _structure_tool_call_delta(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)
         )
-    return Delta(
+    return _new_delta(
         role=_meta_str(d.get("role")),
         content=_opt_str(d, "content", where),
         reasoning_content=_opt_str(d, "reasoning_content", where),
@@ -440,7 +494,7 @@ def _structure_usage(d: Any, where: str) -> Usage | None:
     if d is None:
         return None
     d = _as_dict(d, where)
-    return Usage(
+    return _new_usage(
         prompt_tokens=_opt_int(d.get("prompt_tokens")),
         completion_tokens=_opt_int(d.get("completion_tokens")),
         total_tokens=_opt_int(d.get("total_tokens")),
@@ -448,24 +502,25 @@ def _structure_usage(d: Any, where: str) -> Usage | None:
     )
 
 
-def structure_chunk(d: Any) -> ChatCompletionChunk:
-    """A decoded JSON object -> :class:`ChatCompletionChunk` (the hot path)."""
+def _structure_chunk_choice(c: Any, where: str) -> ChunkChoice:
+    c = _as_dict(c, where)
+    finish = c.get("finish_reason")
+    return _new_chunk_choice(
+        index=_index(c, where),
+        delta=_structure_delta(c.get("delta"), where + ".delta"),
+        finish_reason=finish if finish is None or type(finish) is str else str(finish),
+        logprobs=c.get("logprobs"),
+        extra=_extras(c, _CHUNK_CHOICE_KEYS),
+    )
+
+
+def _structure_chunk(d: Any) -> ChatCompletionChunk:
+    # The general path: any shape, coerced or refused field by field.
     d = _as_dict(d, "chunk")
     choices = []
     for i, c in enumerate(_as_list(d.get("choices"), "chunk.choices")):
-        where = f"chunk.choices[{i}]"
-        c = _as_dict(c, where)
-        finish = c.get("finish_reason")
-        choices.append(
-            ChunkChoice(
-                index=_index(c, where),
-                delta=_structure_delta(c.get("delta"), where + ".delta"),
-                finish_reason=finish if finish is None or type(finish) is str else str(finish),
-                logprobs=c.get("logprobs"),
-                extra=_extras(c, _CHUNK_CHOICE_KEYS),
-            )
-        )
-    return ChatCompletionChunk(
+        choices.append(_structure_chunk_choice(c, f"chunk.choices[{i}]"))
+    return _new_chunk(
         id=_meta_str(d.get("id")),
         object=_meta_str(d.get("object")),
         created=_opt_int(d.get("created")),
@@ -475,6 +530,110 @@ def structure_chunk(d: Any) -> ChatCompletionChunk:
         system_fingerprint=_meta_str(d.get("system_fingerprint")),
         extra=_extras(d, _CHUNK_KEYS),
     )
+
+
+# The usual chunk, built directly. Each function below takes one JSON object
+# as keyword arguments (``_usual_delta(**d)``): Python itself matches the keys
+# to the parameters, in C, and collects the unknown ones, in order, into
+# ``extra``. Every value is then checked to have the exact type the general
+# path takes as it is (a str or null, an int, a dict, a list); anything else
+# (a value to coerce or to refuse, tool calls, a null delta) returns None, and
+# the general path decides. So both paths give the same result. (The checks
+# read "x is not None and type(x) is not str": most of these fields are null.)
+
+
+def _usual_delta(
+    role: Any = None,
+    content: Any = None,
+    reasoning_content: Any = None,
+    refusal: Any = None,
+    tool_calls: Any = None,
+    **extra: Any,
+) -> Delta | None:
+    if (
+        (role is not None and type(role) is not str)
+        or (content is not None and type(content) is not str)
+        or (reasoning_content is not None and type(reasoning_content) is not str)
+        or (refusal is not None and type(refusal) is not str)
+        or tool_calls is not None
+    ):
+        return None
+    return _new_delta(role, content, reasoning_content, refusal, None, extra)
+
+
+def _usual_chunk_choice(
+    index: Any = 0,
+    delta: Any = None,
+    finish_reason: Any = None,
+    logprobs: Any = None,
+    **extra: Any,
+) -> ChunkChoice | None:
+    if (
+        type(index) is not int
+        or type(delta) is not dict
+        or (finish_reason is not None and type(finish_reason) is not str)
+    ):
+        return None
+    usual_delta = _usual_delta(**delta)
+    if usual_delta is None:
+        return None
+    return _new_chunk_choice(index, usual_delta, finish_reason, logprobs, extra)
+
+
+def _usual_chunk(
+    id: Any = None,
+    object: Any = None,
+    created: Any = None,
+    model: Any = None,
+    choices: Any = None,
+    usage: Any = None,
+    system_fingerprint: Any = None,
+    **extra: Any,
+) -> ChatCompletionChunk | None:
+    if (
+        type(choices) is not list
+        or (id is not None and type(id) is not str)
+        or (object is not None and type(object) is not str)
+        or (created is not None and type(created) is not int)
+        or (model is not None and type(model) is not str)
+        or (usage is not None and type(usage) is not dict)
+        or (system_fingerprint is not None and type(system_fingerprint) is not str)
+    ):
+        return None
+    usual_choices = []
+    for c in choices:
+        choice = _usual_chunk_choice(**c) if type(c) is dict else None
+        if choice is None:
+            return None
+        usual_choices.append(choice)
+    return _new_chunk(
+        id,
+        object,
+        created,
+        model,
+        tuple(usual_choices),
+        None if usage is None else _structure_usage(usage, "chunk.usage"),
+        system_fingerprint,
+        extra,
+    )
+
+
+def structure_chunk(d: Any) -> ChatCompletionChunk:
+    """A decoded JSON object -> :class:`ChatCompletionChunk` (the hot path).
+
+    It runs once per streamed chunk, so the usual shape takes a direct route
+    (:func:`_usual_chunk`); everything else goes field by field through the
+    helpers, which coerce what relays bend and name the field they refuse.
+    Both routes give the same result.
+    """
+    if type(d) is dict:
+        try:
+            chunk = _usual_chunk(**d)
+        except TypeError:  # a key that is not a string: not from JSON, not usual
+            chunk = None
+        if chunk is not None:
+            return chunk
+    return _structure_chunk(d)
 
 
 def _structure_tool_call(d: Any, where: str, local: bool = False) -> ToolCall:

@@ -36,7 +36,14 @@ from ._events import (
     header,
 )
 from ._limits import Limits
-from ._models import ChatCompletion, structure_chunk, structure_completion, structure_error
+from ._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    slot_constructor,
+    structure_chunk,
+    structure_completion,
+    structure_error,
+)
 from ._sse import SSEDecoder
 from ._video import VideoResult, VideoTracker
 
@@ -50,6 +57,8 @@ _MAX_ERROR_TEXT = 64 * 1024
 # Inflate in pieces of at most this size, so memory stays bounded however
 # far a small body inflates.
 _INFLATE_STEP = 64 * 1024
+# One ChunkReceived per streamed chunk: built without attrs' frozen __init__.
+_new_chunk_received = slot_constructor(ChunkReceived)
 
 # States of one response.
 _HEADERS = "awaiting headers"
@@ -172,6 +181,7 @@ class ChatResponse:
         self._state = _HEADERS
         self._error: SoraError | None = None
         self._sse: SSEDecoder | None = None
+        self._events_json = _json.StreamDecoder()
         self._inflater: _Inflater | None = None
         self._body = bytearray()
         self._body_size = 0
@@ -306,10 +316,8 @@ class ChatResponse:
         state = self._state
         if state is _STREAM:
             assert self._sse is not None
-            for sse in self._sse.feed(data):
-                if self._state is not _STREAM:
-                    break
-                self._on_event(sse.event, sse.data, events)
+            self._events_json.scan(data)
+            self._on_events(self._sse._feed_raw(data), events)
         elif state is _STREAM_OVER:
             pass
         elif state is _JSON:
@@ -339,39 +347,63 @@ class ChatResponse:
             f"{_quote(bytes(self._body))}"
         )
 
-    def _on_event(self, kind: str, data: str, events: list[Event]) -> None:
-        if not data:
-            return
-        if data == "[DONE]" or data.strip() == "[DONE]":
-            self._finish_stream("done", events)
-            self._state = _STREAM_OVER
-            return
-        try:
-            obj = _json.loads(data)
-        except ValueError:
-            if kind not in ("message", "error"):
-                return  # an event type we do not know, carrying text: not ours
-            raise RemoteProtocolError(f"a stream event is not JSON: {_quote(data)}") from None
-        except RecursionError:
-            raise RemoteProtocolError("a stream event nests JSON too deeply") from None
-        if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-            self._on_error_event(obj["error"], events)
-            return
-        if kind == "error":
-            self._on_error_event(obj, events)
-            return
-        chunk = structure_chunk(obj)
-        events.append(ChunkReceived(chunk))
-        if self._acc is not None:
-            self._acc.add(chunk)
+    def _on_events(self, raw: list[tuple[str, bytes]], events: list[Event]) -> None:
+        """The server-sent events one read completed: ``(type, data)``, the
+        data as UTF-8 bytes (decoded only where text is needed: the JSON
+        decoder reads the bytes). One call per read, not per event."""
+        loads = self._events_json.loads
+        acc = self._acc
         tracker = self._tracker
+        for kind, data in raw:
+            if not data:
+                continue
+            if data == b"[DONE]":
+                self._on_done(events)
+                return
+            try:
+                obj = loads(data)
+            except ValueError:
+                # "[DONE]" with white space around it: never JSON, so looked
+                # for only here, off the path every chunk takes.
+                if data.decode("utf-8", "replace").strip() == "[DONE]":
+                    self._on_done(events)
+                    return
+                if kind not in ("message", "error"):
+                    continue  # an event type we do not know, carrying text: not ours
+                raise RemoteProtocolError(f"a stream event is not JSON: {_quote(data)}") from None
+            except RecursionError:
+                raise RemoteProtocolError("a stream event nests JSON too deeply") from None
+            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+                self._on_error_event(obj["error"], events)
+                continue
+            if kind == "error":
+                self._on_error_event(obj, events)
+                continue
+            chunk = structure_chunk(obj)
+            events.append(_new_chunk_received(chunk))
+            if acc is not None:
+                acc.add(chunk)
+            if tracker is not None:
+                self._track(chunk, tracker, events)
+            elif not self._saw_finish:
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        self._saw_finish = True
+
+    def _track(
+        self, chunk: ChatCompletionChunk, tracker: VideoTracker, events: list[Event]
+    ) -> None:
         for choice in chunk.choices:
             if choice.finish_reason is not None:
                 self._saw_finish = True
-            if tracker is not None and choice.index == 0:
+            if choice.index == 0:
                 delta = choice.delta
                 if delta.content or delta.reasoning_content:
                     events.extend(tracker.feed(delta.content, delta.reasoning_content))
+
+    def _on_done(self, events: list[Event]) -> None:
+        self._finish_stream("done", events)
+        self._state = _STREAM_OVER
 
     def _on_error_event(self, body: Any, events: list[Event]) -> None:
         error = structure_error(body)

@@ -23,9 +23,12 @@ Design notes (the "why"):
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from ._errors import LimitExceeded, LocalProtocolError
+from ._models import slot_constructor
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
@@ -49,6 +52,9 @@ class ServerSentEvent:
     data: str = ""
     id: str = ""
     retry: int | None = None
+
+
+_new_event = slot_constructor(ServerSentEvent)
 
 
 class SSEDecoder:
@@ -95,6 +101,16 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Process a chunk; ``b""`` means end of stream. Returns completed events."""
+        return self._run(data, True)
+
+    def _feed_raw(self, data: bytes) -> list[tuple[str, bytes]]:
+        """Like :meth:`feed`, but each event is ``(event type, data)`` with the
+        data left as UTF-8 bytes, for a caller that hands it to a decoder that
+        reads bytes (:class:`~sora_core.ChatResponse` and its JSON decoder).
+        The bytes decode with ``errors="replace"`` to what :meth:`feed` gives."""
+        return self._run(data, False)
+
+    def _run(self, data: bytes, decode: bool) -> list[Any]:
         if self._refusal is not None:
             raise LocalProtocolError(self._refusal)
         if not data:
@@ -111,7 +127,7 @@ class SSEDecoder:
             self._data = []
             return []
         try:
-            return self._feed(data if type(data) is bytes else bytes(data))
+            return self._feed(data if type(data) is bytes else bytes(data), decode)
         except BaseException as exc:
             # State may be half-updated: never continue from it.
             self._refusal = (
@@ -125,7 +141,7 @@ class SSEDecoder:
             "raise max_event_size if the server really sends events this large"
         )
 
-    def _feed(self, data: bytes) -> list[ServerSentEvent]:
+    def _feed(self, data: bytes, decode: bool) -> list[Any]:
         if self._head is not None:
             data = self._head + data
             if len(data) < 3 and _BOM.startswith(data):
@@ -140,7 +156,7 @@ class SSEDecoder:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if b"\r" in data:
+        if 13 in data:  # a CR (an int needle is a plain memchr)
             # Spec: lines end with CRLF, a lone LF or a lone CR. Normalise to
             # LF. A CR ending the chunk is a line end right now (its line is
             # processed, its event dispatched, without waiting for another
@@ -167,7 +183,7 @@ class SSEDecoder:
             lines[0] = bytes(pending)
             pending.clear()
 
-        events: list[ServerSentEvent] = []
+        events: list[Any] = []
         data_lines = self._data
         size = self._size
         event_type = self._event_type
@@ -184,15 +200,18 @@ class SSEDecoder:
                 last_event_id = id_buffer
                 if data_lines:
                     # Joining with LF equals "append value + LF, then remove
-                    # one trailing LF". One decode per event.
-                    events.append(
-                        ServerSentEvent(
-                            event_type.decode("utf-8", "replace") if event_type else "message",
-                            b"\n".join(data_lines).decode("utf-8", "replace"),
-                            last_event_id,
-                            event_retry,
+                    # one trailing LF". One decode per event (none for a
+                    # caller that reads the bytes).
+                    kind = event_type.decode("utf-8", "replace") if event_type else "message"
+                    value = b"\n".join(data_lines)
+                    if decode:
+                        events.append(
+                            _new_event(
+                                kind, value.decode("utf-8", "replace"), last_event_id, event_retry
+                            )
                         )
-                    )
+                    else:
+                        events.append((kind, value))
                     data_lines = []
                     size = 0
                 # The data and event type buffers are reset either way; the

@@ -503,9 +503,12 @@ _GATEWAY = (
 
 
 def gateway_504(peer: Peer) -> None:
-    """A gateway's 504 HTML page."""
+    """A gateway's 504 HTML page; the gateway closes the connection after it
+    (and says so: without the header, a client may reuse the connection in
+    the moment before the close arrives)."""
     peer.read_request()
-    peer.send(head("504 Gateway Time-out", "text/html", length=len(_GATEWAY)) + _GATEWAY)
+    status = "504 Gateway Time-out"
+    peer.send(head(status, "text/html", "Connection: close", length=len(_GATEWAY)) + _GATEWAY)
 
 
 def wrong_types(peer: Peer) -> None:

@@ -1,0 +1,248 @@
+"""In-memory benchmarks: bytes already in memory, cut into reads, through each
+library's parsing. No sockets, no threads.
+
+- P1 bytes -> typed chunk events. Ours: :class:`sora_core.ChatResponse`
+  (message level, ``stream=True``, defaults otherwise: the completion is
+  assembled as it goes; the video layer off, as for any non-sora model).
+  openai: ``openai._streaming.SSEDecoder().iter_bytes`` over the same reads,
+  then ``ChatCompletionChunk.model_validate(sse.json())`` per event, stopping
+  at ``[DONE]`` (what the brief asks; the real client's stream uses the slower
+  ``construct_type``, see P2).
+- P1b raw SSE decoding: :class:`sora_core.SSEDecoder` versus openai's
+  ``SSEDecoder().iter_bytes`` on the same reads, every event handed out.
+- sweeps (the plot): P1 throughput against the size of each chunk, and
+  against the size of each read.
+- replay (core loop): :class:`sora_core.ChatResponse` with ``video=True`` fed
+  a sora stream in 64 KiB reads, versus openai's P1 pipeline on the same
+  reads (see ``replay.py`` for the ``sora replay`` command itself).
+
+Timing: CPU time of this process (``time.process_time``), best of
+``repeat`` runs, ours and openai's interleaved, so that other load on the
+machine disturbs both alike and a descheduled run does not count.
+
+Run as a child process by ``run.py``: ``python -m benchmarks.core
+[--no-orjson] --chunks N --repeat R`` prints one JSON object. With
+``--no-orjson`` the optional orjson extra is hidden before ``sora_core`` is
+imported, so the standard-library JSON decoder is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .streams import chat_chunks, chat_stream, reads, sora_stream
+
+# A pipeline takes the reads and ``check``: false when timed (it only runs
+# the library, as a consumer that discards each event would), true once
+# before the timing to return what it saw, so that the pipelines compared are
+# checked to agree: the number of chunks (or events) and a digest of the text.
+Pipeline = Callable[[list[bytes], bool], "tuple[int, str] | None"]
+
+
+def _best(pipelines: Mapping[str, Pipeline], pieces: list[bytes], repeat: int) -> dict[str, Any]:
+    """Best CPU time of each pipeline, runs interleaved; checks they agree."""
+    results = {name: run(pieces, True) for name, run in pipelines.items()}
+    if len(set(results.values())) != 1:
+        raise AssertionError(f"the pipelines disagree: {results}")
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, run in pipelines.items():
+            start = time.process_time()
+            run(pieces, False)
+            elapsed = time.process_time() - start
+            best[name] = min(best.get(name, elapsed), elapsed)
+    size = sum(map(len, pieces))
+    count = next(iter(results.values()))[0]  # type: ignore[index]
+    return {
+        "bytes": size,
+        "events": count,
+        "seconds": best,
+        "mb_per_s": {k: size / v / 1e6 for k, v in best.items()},
+        "events_per_s": {k: count / v for k, v in best.items()},
+    }
+
+
+# -- the pipelines ------------------------------------------------------------------------------
+
+
+def ours_response(
+    pieces: list[bytes], check: bool, *, video: bool = False, assemble: bool = False
+) -> tuple[int, str] | None:
+    from sora_core import ChatResponse, ChunkReceived
+
+    response = ChatResponse(stream=True, video=video, assemble=assemble)
+    response.receive_headers(200, [("content-type", "text/event-stream")])
+    if not check:
+        for piece in pieces:
+            response.receive_body(piece)
+        response.receive_body(b"")
+        return None
+    count, text = 0, []
+    for piece in [*pieces, b""]:
+        for event in response.receive_body(piece):
+            if isinstance(event, ChunkReceived):
+                count += 1
+                choices = event.chunk.choices
+                if choices and choices[0].delta.content:
+                    text.append(choices[0].delta.content)
+    return count, _digest(text)
+
+
+def ours_assembled(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    return ours_response(pieces, check, assemble=True)
+
+
+def openai_validate(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    from openai._streaming import SSEDecoder
+    from openai.types.chat import ChatCompletionChunk
+
+    validate = ChatCompletionChunk.model_validate
+    if not check:
+        for sse in SSEDecoder().iter_bytes(iter(pieces)):
+            if sse.data.startswith("[DONE]"):
+                break
+            validate(sse.json())
+        return None
+    count, text = 0, []
+    for sse in SSEDecoder().iter_bytes(iter(pieces)):
+        if sse.data.startswith("[DONE]"):
+            break
+        chunk = validate(sse.json())
+        count += 1
+        if chunk.choices and chunk.choices[0].delta.content:
+            text.append(chunk.choices[0].delta.content)
+    return count, _digest(text)
+
+
+def ours_sse(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    from sora_core import SSEDecoder
+
+    decoder = SSEDecoder()
+    if not check:
+        for piece in pieces:
+            decoder.feed(piece)
+        decoder.feed(b"")
+        return None
+    events = [event for piece in [*pieces, b""] for event in decoder.feed(piece)]
+    return len(events), _digest(event.data for event in events)
+
+
+def openai_sse(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    from openai._streaming import SSEDecoder
+
+    if not check:
+        for _ in SSEDecoder().iter_bytes(iter(pieces)):
+            pass
+        return None
+    events = list(SSEDecoder().iter_bytes(iter(pieces)))
+    return len(events), _digest(event.data for event in events)
+
+
+def _digest(text: Iterable[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1("".join(text).encode()).hexdigest()
+
+
+# -- the measurements ---------------------------------------------------------------------------
+
+
+def p1(chunks: int, repeat: int) -> dict[str, Any]:
+    out = {}
+    pipelines = {"ours": ours_response, "ours_assembled": ours_assembled, "openai": openai_validate}
+    for name, body in (("chat", chat_stream(chunks)), ("sora", sora_stream(chunks))):
+        out[name] = _best(pipelines, reads(body, 4096), repeat)
+    return out
+
+
+def p1b(chunks: int, repeat: int) -> dict[str, Any]:
+    out = {}
+    for name, body in (("chat", chat_stream(chunks)), ("sora", sora_stream(chunks))):
+        pieces = reads(body, 4096)
+        out[name] = _best({"ours": ours_sse, "openai": openai_sse}, pieces, repeat)
+    return out
+
+
+def replay_core(chunks: int, repeat: int) -> dict[str, Any]:
+    pieces = reads(sora_stream(chunks), 64 * 1024)
+
+    def ours(p: list[bytes], check: bool) -> tuple[int, str] | None:
+        return ours_response(p, check, video=True, assemble=True)
+
+    return _best({"ours": ours, "openai": openai_validate}, pieces, repeat)
+
+
+def _sized_stream(chunks: int, content_size: int) -> bytes:
+    """A chat stream whose every content delta is ``content_size`` characters."""
+    word = "lorem ipsum dolor sit amet, consectetur adipiscing elit "
+    piece = (word * (content_size // len(word) + 1))[:content_size]
+    objs = chat_chunks(chunks)
+    for obj in objs[1:-2]:
+        obj["choices"][0]["delta"]["content"] = piece
+    return (
+        b"".join(b"data: " + json.dumps(o, separators=(",", ":")).encode() + b"\n\n" for o in objs)
+        + b"data: [DONE]\n\n"
+    )
+
+
+def sweep(target_bytes: int, repeat: int) -> dict[str, Any]:
+    """P1 throughput against the chunk size (4 KiB reads) and the read size."""
+    by_chunk = []
+    # An event with one character of content is about 300 bytes: from there,
+    # double the event size at each point.
+    smallest = len(_sized_stream(3, 1)) // 4
+    for event_size in (smallest * 2**k for k in range(8)):
+        content_size = event_size - smallest + 1
+        chunks = max(200, target_bytes // event_size)
+        body = _sized_stream(chunks, content_size)
+        result = _best(
+            {"ours": ours_response, "openai": openai_validate}, reads(body, 4096), repeat
+        )
+        result["event_size"] = len(body) / (chunks + 1)
+        by_chunk.append(result)
+    by_read = []
+    body = chat_stream(max(200, target_bytes // 300))
+    for read_size in (64, 256, 1024, 4096, 16384, 65536, 262144):
+        result = _best(
+            {"ours": ours_response, "openai": openai_validate}, reads(body, read_size), repeat
+        )
+        result["read_size"] = read_size
+        by_read.append(result)
+    return {"by_chunk_size": by_chunk, "by_read_size": by_read}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="in-memory benchmarks (P1, P1b, sweeps)")
+    parser.add_argument("--no-orjson", action="store_true")
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--replay-chunks", type=int, default=100_000)
+    parser.add_argument("--sweep-bytes", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--sections", default="p1,p1b,replay,sweep", help="comma-separated: p1,p1b,replay,sweep"
+    )
+    args = parser.parse_args()
+    if args.no_orjson:
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # import fails: the fallback
+    import sora_core  # noqa: F401  (imports orjson when it is there and allowed)
+
+    sections = set(args.sections.split(","))
+    out: dict[str, Any] = {"json": "orjson" if sys.modules.get("orjson") else "stdlib"}
+    if "p1" in sections:
+        out["p1"] = p1(args.chunks, args.repeat)
+    if "p1b" in sections:
+        out["p1b"] = p1b(args.chunks, args.repeat)
+    if "replay" in sections:
+        out["replay_core"] = replay_core(args.replay_chunks, max(2, args.repeat // 2))
+    if "sweep" in sections:
+        out["sweep"] = sweep(args.sweep_bytes, max(2, args.repeat // 2))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Run every benchmark and print our figure, openai's and the ratio.
+
+    python -m benchmarks            # the full run (a few minutes on 2 cores)
+    python -m benchmarks --quick    # smaller sizes, for a quick look (~1 minute)
+
+Each part runs in its own child process (``benchmarks.core``,
+``benchmarks.clients``, ``benchmarks.memory``, ``benchmarks.concurrency``,
+``benchmarks.replay``), against the same bytes and, over loopback, the same
+server (``benchmarks.server``), in the same run. The results go to
+``benchmarks/out/results.json`` and ``results.md``; the throughput plot to
+``docs/img/throughput.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+PLOT = ROOT / "docs" / "img" / "throughput.png"
+
+SIZES = {
+    "full": {
+        "p1_chunks": 20_000,
+        "repeat": 7,
+        "sweep_bytes": 2_000_000,
+        "p2_chunks": 100_000,
+        "p2_repeat": 3,
+        "p3_gib": 1.0,
+        "p3_video_gib": 1 / 64,
+        "p4_streams": 1000,
+        "p4_chunks": 200,
+        "replay_chunks": 100_000,
+        "replay_repeat": 3,
+    },
+    "quick": {
+        "p1_chunks": 5_000,
+        "repeat": 3,
+        "sweep_bytes": 400_000,
+        "p2_chunks": 20_000,
+        "p2_repeat": 1,
+        "p3_gib": 1 / 16,
+        "p3_video_gib": 1 / 256,
+        "p4_streams": 1000,
+        "p4_chunks": 20,
+        "replay_chunks": 20_000,
+        "replay_repeat": 1,
+    },
+}
+SECTIONS = ("p1", "p2", "p3", "p4", "replay")
+TRANSPORTS = ("requests", "trio", "asyncio")
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+def _child(module: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """Run ``python -m benchmarks.<module> args`` and return its JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmarks.{module} {' '.join(args)} failed:\n{done.stderr.decode()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@contextlib.contextmanager
+def _server(chunks: int) -> Iterator[str]:
+    """The benchmark server in a child process; its base URL. It stops when we
+    close its stdin (or at the end of its lifetime, if we die)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server", "--chunks", str(chunks), "--lifetime", "1800"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "-"
+    with contextlib.suppress(OSError), open("/proc/meminfo") as info:
+        kib = int(info.readline().split()[1])
+        memory = f"{kib / 1024**2:.0f} GiB"
+    packages = [
+        "sora-sansio",
+        "openai",
+        "pydantic",
+        "pydantic-core",
+        "orjson",
+        "h11",
+        "httpx2",
+        "httpx",
+        "httpcore",
+        "trio",
+        "requests",
+        "urllib3",
+        "attrs",
+        "cattrs",
+    ]
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "versions": {name: _version(name) for name in packages if _version(name) != "-"},
+    }
+
+
+# -- the parts ----------------------------------------------------------------------------------
+
+
+def run_core(size: dict[str, Any]) -> dict[str, Any]:
+    common = ["--chunks", str(size["p1_chunks"]), "--repeat", str(size["repeat"])]
+    _say("P1, P1b, sweeps (orjson) ...")
+    with_orjson = _child(
+        "core", *common, "--sweep-bytes", str(size["sweep_bytes"]), "--sections", "p1,p1b,sweep"
+    )
+    _say("P1 (standard-library json) ...")
+    without = _child("core", *common, "--no-orjson", "--sections", "p1")
+    return {"orjson": with_orjson, "stdlib": without}
+
+
+def run_p2(size: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {"chunks": size["p2_chunks"]}
+    with _server(size["p2_chunks"]) as base_url:
+        for kind in ("raw", "openai", *TRANSPORTS):
+            _say(f"P2 {kind} ...")
+            results[kind] = _child("clients", kind, base_url, "--repeat", str(size["p2_repeat"]))
+    expected = results["openai"]
+    for kind in TRANSPORTS:
+        got = results[kind]
+        if (got["chunks"], got["text_sha1"]) != (expected["chunks"], expected["text_sha1"]):
+            raise AssertionError(f"P2: {kind} saw another answer than openai: {got} {expected}")
+    return results
+
+
+def run_p3(size: dict[str, Any]) -> dict[str, Any]:
+    _say(f"P3 {size['p3_gib']:g} GiB, video off ...")
+    chat = _child("memory", "--gib", str(size["p3_gib"]))
+    _say(f"P3 {size['p3_video_gib']:g} GiB, video on ...")
+    video = _child("memory", "--gib", str(size["p3_video_gib"]), "--model", "sora-2")
+    return {"chat": chat, "sora": video}
+
+
+def run_p4(size: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {"streams": size["p4_streams"], "chunks": size["p4_chunks"]}
+    with _server(size["p4_chunks"]) as base_url:
+        for kind in ("trio", "asyncio", "openai"):
+            _say(f"P4 {kind} ...")
+            results[kind] = _child(
+                "concurrency", kind, base_url, "--streams", str(size["p4_streams"])
+            )
+    return results
+
+
+def run_replay(size: dict[str, Any]) -> dict[str, Any]:
+    _say("replay ...")
+    command = _child(
+        "replay", "--chunks", str(size["replay_chunks"]), "--repeat", str(size["replay_repeat"])
+    )
+    core = _child(
+        "core",
+        "--sections",
+        "replay",
+        "--replay-chunks",
+        str(size["replay_chunks"]),
+        "--repeat",
+        str(max(2, size["replay_repeat"])),
+    )
+    return {"command": command, "core": core["replay_core"]}
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _ratio(ours: float, theirs: float) -> float:
+    return theirs / ours if ours else float("inf")
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(benchmark, ours, openai, ratio, target) rows of the table."""
+    out = []
+
+    def add(name: str, ours: str, theirs: str, ratio: float | None, target: str) -> None:
+        out.append((name, ours, theirs, "-" if ratio is None else f"{ratio:.2f}x", target))
+
+    core = results.get("core")
+    if core:
+        for json_name, part in (("orjson", core["orjson"]), ("stdlib json", core["stdlib"])):
+            for stream in ("chat", "sora"):
+                r = part["p1"][stream]
+                s, eps = r["seconds"], r["events_per_s"]
+                add(
+                    f"P1 {stream}, {json_name}",
+                    f"{eps['ours'] / 1000:.0f}k chunks/s",
+                    f"{eps['openai'] / 1000:.0f}k chunks/s",
+                    _ratio(s["ours"], s["openai"]),
+                    ">= 2.0x" if json_name == "orjson" else "-",
+                )
+                add(
+                    f"P1 {stream}, {json_name}, assembled too",
+                    f"{eps['ours_assembled'] / 1000:.0f}k chunks/s",
+                    f"{eps['openai'] / 1000:.0f}k chunks/s",
+                    _ratio(s["ours_assembled"], s["openai"]),
+                    "-",
+                )
+        for stream in ("chat", "sora"):
+            r = core["orjson"]["p1b"][stream]
+            mbs = r["mb_per_s"]
+            add(
+                f"P1b SSE decoding, {stream}",
+                f"{mbs['ours']:.0f} MB/s",
+                f"{mbs['openai']:.0f} MB/s",
+                _ratio(r["seconds"]["ours"], r["seconds"]["openai"]),
+                ">= 2.0x",
+            )
+    p2 = results.get("p2")
+    if p2:
+        theirs = min(p2["openai"]["times"])
+        n = p2["chunks"]
+        for kind in TRANSPORTS:
+            ours = min(p2[kind]["times"])
+            add(
+                f"P2 loopback, {kind}",
+                f"{n / ours / 1000:.0f}k chunks/s ({ours:.2f} s)",
+                f"{n / theirs / 1000:.0f}k chunks/s ({theirs:.2f} s)",
+                _ratio(ours, theirs),
+                ">= 1.5x",
+            )
+        raw = min(p2["raw"]["times"])
+        add("P2 server alone (read bytes only)", f"{raw:.3f} s", "-", None, "-")
+    p3 = results.get("p3")
+    if p3:
+        for key, label in (("chat", "video off"), ("sora", "video on")):
+            r = p3[key]
+            add(
+                f"P3 {r['sse_bytes'] / 1024**3:.3g} GiB, wire level, assemble=False, {label}",
+                f"peak RSS {r['peak_rss_kib'] / 1024:.0f} MiB",
+                "-",
+                None,
+                "< 64 MiB" if key == "chat" else "-",
+            )
+    p4 = results.get("p4")
+    if p4:
+        for kind in ("trio", "asyncio", "openai"):
+            r = p4[kind]
+            ok = r["completed"] == r["streams"] and len(r["outcomes"]) == 1
+            figure = f"{r['seconds']:.2f} s, peak RSS {r['peak_rss_kib'] / 1024:.0f} MiB" + (
+                "" if ok else " (FAILED)"
+            )
+            name = f"P4 {r['streams']} streams x {p4['chunks']} chunks, {kind}"
+            if kind == "openai":
+                add(name + " (reference)", "-", figure, None, "-")
+            else:
+                theirs = p4["openai"]["seconds"]
+                add(name, figure, f"{theirs:.2f} s", _ratio(r["seconds"], theirs), "all complete")
+    replay = results.get("replay")
+    if replay:
+        c = replay["command"]
+        add(
+            f"replay: sora replay FILE --json, {c['chunks']:,} chunks",
+            f"{c['ours']['seconds']:.2f} s",
+            f"{c['openai']['seconds']:.2f} s",
+            _ratio(c["ours"]["seconds"], c["openai"]["seconds"]),
+            ">= 2.0x",
+        )
+        r = replay["core"]
+        add(
+            "replay core loop (ChatResponse video=True, 64 KiB reads)",
+            f"{r['seconds']['ours']:.2f} s",
+            f"{r['seconds']['openai']:.2f} s",
+            _ratio(r["seconds"]["ours"], r["seconds"]["openai"]),
+            "-",
+        )
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    header = ("benchmark", "ours", "openai", "ratio", "target")
+    body = rows(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def describe(info: dict[str, Any]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return (
+        f"{info['implementation']} {info['python']} on {info['platform']}; "
+        f"{info['cpu']}, {info['cores']} cores, {info['memory']}\n{versions}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated parts of {SECTIONS}"
+    )
+    parser.add_argument("--no-plot", action="store_true", help="do not redraw the plot")
+    args = parser.parse_args(argv)
+    size = SIZES["quick" if args.quick else "full"]
+    only = set(args.only.split(","))
+    info = machine()
+    _say(describe(info))
+    started = time.perf_counter()
+    results: dict[str, Any] = {"machine": info, "mode": "quick" if args.quick else "full"}
+    if "p1" in only:
+        results["core"] = run_core(size)
+    if "p2" in only:
+        results["p2"] = run_p2(size)
+    if "p3" in only:
+        results["p3"] = run_p3(size)
+    if "p4" in only:
+        results["p4"] = run_p4(size)
+    if "replay" in only:
+        results["replay"] = run_replay(size)
+    results["seconds"] = time.perf_counter() - started
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    report = f"{describe(info)}\n\n{table(results)}\n"
+    (OUT / "results.md").write_text(report)
+    print(report)
+    if "core" in results and not args.no_plot:
+        from .plot import draw
+
+        draw(results["core"]["orjson"]["sweep"], PLOT, info)
+        print(f"plot: {PLOT.relative_to(ROOT)}")
+    print(f"({results['seconds']:.0f} s; results in {(OUT / 'results.json').relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
