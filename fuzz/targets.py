@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +29,8 @@ from sora_core import (
     ChatRequest,
     ChatResponse,
     ChunkAccumulator,
+    ExchangeComplete,
+    LimitExceeded,
     Limits,
     RemoteProtocolError,
     SSEDecoder,
@@ -61,47 +61,6 @@ def _splits(data: bytes, seed: int) -> list[list[bytes]]:
     return ways
 
 
-# Known bug (sora_core/_sse.py, reported, not fixed yet): when one feed()
-# completes events and then goes over max_event_size, those events are lost
-# with the error, so a finer split hands out more events before the same
-# error. Until it is fixed, the events before an error only have to agree as
-# far as the shorter list goes. SORA_FUZZ_STRICT=1 checks them exactly.
-STRICT = os.environ.get("SORA_FUZZ_STRICT") == "1"
-
-
-# Known bugs (reported, not fixed yet) that make the *message* of an error
-# depend on the split, not whether there is one; folded away unless STRICT.
-# - sora_core/_connection.py passes h11's text through, and h11 calls a bad
-#   status line "illegal status line", "illegal request line" or "no response
-#   line received" depending on how much of it has arrived;
-# - sora_core/_response.py (_Inflater): a corrupt gzip body that also inflates
-#   past max_decompressed_size reports whichever is seen first, which depends
-#   on how much compressed input one zlib call got.
-_FOLD = (
-    (
-        re.compile(r"malformed HTTP response: (illegal (request|status) line|no response line)"),
-        ("RemoteProtocolError", "malformed HTTP response: <bad status line>"),
-    ),
-    (
-        re.compile(r"body is corrupt|body inflates to more than"),
-        ("RemoteProtocolError", "<bad compressed body>"),
-    ),
-)
-
-
-def _fold(error: tuple[str, str] | None) -> tuple[str, str] | None:
-    if error is None or STRICT:
-        return error
-    for pattern, replacement in _FOLD:
-        if pattern.search(error[1]):
-            return replacement
-    return error
-
-
-def _sse_limit(error: tuple[str, str] | None) -> bool:
-    return error is not None and error[1].startswith("server-sent event larger than")
-
-
 def _trailing(error: tuple[str, str] | None) -> bool:
     return error is not None and "data after the end of the response" in error[1]
 
@@ -109,28 +68,14 @@ def _trailing(error: tuple[str, str] | None) -> bool:
 def _agree(a: Outcome, b: Outcome) -> bool:
     if a == b:
         return True
-    if STRICT:
-        return False
-    # Known bug (sora_core/_connection.py): bytes after the end of a response
-    # that is not kept alive are an error when they arrive with its last
-    # bytes, and silently ignored when they come in a later read.
-    if (a[1] is None and _trailing(b[1])) or (b[1] is None and _trailing(a[1])):
-        n = min(len(a[0]), len(b[0]))
-        return a[0][:n] == b[0][:n]
-    # The SSE bug again: a "[DONE]" lost to an over-limit line after it in
-    # the same read turns "done, the rest ignored" into a limit error.
-    if (a[1] is None and _sse_limit(b[1])) or (b[1] is None and _sse_limit(a[1])):
-        n = min(len(a[0]), len(b[0]))
-        return a[0][:n] == b[0][:n]
-    if a[1] is None or b[1] is None:
-        return False
-    # The SSE bug above also changes *which* error comes out: the whole feed
-    # loses a bad event to the over-limit one after it in the same chunk,
-    # while a finer split reports the bad event first.
-    if _fold(a[1]) != _fold(b[1]) and not (_sse_limit(a[1]) or _sse_limit(b[1])):
-        return False
-    n = min(len(a[0]), len(b[0]))
-    return a[0][:n] == b[0][:n]
+    # The one difference a split may make: bytes after the end of a response
+    # that arrive with its last bytes are refused before ExchangeComplete is
+    # handed out (the clients stop reading at ExchangeComplete, and would not
+    # see the error); in a later read, it was handed out already.
+    if a[1] == b[1] and _trailing(a[1]):
+        shorter, longer = sorted((a[0], b[0]), key=len)
+        return longer[:-1] == shorter and isinstance(longer[-1], ExchangeComplete)
+    return False
 
 
 def _same(results: list[Outcome], what: str) -> None:
@@ -173,7 +118,11 @@ def sse(data: bytes) -> None:
 
         def go() -> list[Any]:
             for chunk in chunks:
-                out.extend(decoder.feed(chunk))
+                try:
+                    out.extend(decoder.feed(chunk))
+                except LimitExceeded as exc:
+                    out.extend(exc.events)  # what that call completed first
+                    raise
             decoder.feed(b"")
             out.append(("last_event_id", decoder.last_event_id, "retry", decoder.retry))
             return out
@@ -239,17 +188,7 @@ def connection(data: bytes) -> None:
     """``ChatConnection.receive_data``: any bytes as the server's answer."""
     control, raw = _header(data)
     request = _STREAM_REQUEST if control & 1 else _PLAIN_REQUEST
-    limits = Limits()
-    if control & 2:
-        # The head limit stays at its default: below the input size it is
-        # split-dependent (h11 checks only incomplete heads; see
-        # tests/test_fuzz_properties.py::test_head_limit_is_split_proof).
-        small = _limits(control >> 1)
-        limits = Limits(
-            max_event_size=small.max_event_size,
-            max_body_size=small.max_body_size,
-            max_decompressed_size=small.max_decompressed_size,
-        )
+    limits = _limits(control >> 1) if control & 2 else Limits()
 
     def run(chunks: list[bytes]) -> Outcome:
         out: list[Any] = []

@@ -71,9 +71,21 @@ class ChatConnection:
         self.limits = limits or Limits()
         self._video = video
         self._assemble = assemble
+        # h11 bounds a head (and a chunk-size line, a trailer section) only
+        # while it is incomplete, when asked for the next event: one that
+        # arrives in a single read is never checked. So h11 is never given
+        # more bytes than take what it holds to max_header_size (the rest
+        # waits in _unfed): an element that long is then still incomplete
+        # at some NEED_DATA, and h11, whose limit is one less, refuses it,
+        # however the bytes were split. This also keeps the order of the
+        # checks that of a byte-by-byte feed (a bad status line is seen at
+        # its first byte, a head too long at byte max_header_size + 1).
         self._h11 = h11.Connection(
-            h11.CLIENT, max_incomplete_event_size=self.limits.max_header_size
+            h11.CLIENT, max_incomplete_event_size=self.limits.max_header_size - 1
         )
+        self._budget = self.limits.max_header_size  # what h11 may be given now
+        self._unfed = bytearray()  # received, not given to h11 yet
+        self._eof = False  # receive_data(b"") was called
         self._state = IDLE
         self._error: SoraError | None = None
         self._pending_error: SoraError | None = None
@@ -171,12 +183,39 @@ class ChatConnection:
         self._check_usable()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"receive_data() takes bytes, not {type(data).__name__}")
-        if data and self._state == IDLE and self._response is not None:
+        if self._eof:
+            if data:
+                raise LocalProtocolError(
+                    "receive_data() after EOF: receive_data(b'') said the peer closed"
+                )
+            return
+        if (
+            data
+            and self._state in (IDLE, CLOSED)
+            and self._response is not None
+            and self._response.ended
+        ):
+            # The exchange ended (kept alive or not) and we never pipeline:
+            # these bytes belong to no request, whenever they arrive.
             self._raise(_TRAILING())
-        try:
-            self._h11.receive_data(bytes(data))
-        except RuntimeError as exc:  # h11 refuses data after EOF
-            raise LocalProtocolError(f"receive_data() after EOF: {exc}") from None
+        if not data:
+            self._eof = True
+            if not self._unfed:  # else it goes in after them
+                self._h11.receive_data(b"")
+            return
+        if not self._unfed:
+            if len(data) > self._budget:
+                # h11 may have taken events out since the budget was set.
+                self._budget = self._room()
+            if len(data) <= self._budget:  # the usual case: all of it
+                self._budget -= len(data)
+                self._h11.receive_data(bytes(data))
+                return
+            if self._budget:
+                self._h11.receive_data(bytes(data[: self._budget]))
+                data = data[self._budget :]
+                self._budget = 0
+        self._unfed += data
 
     def next_event(self) -> Event | _NeedData:
         """The next event, or :data:`NEED_DATA` when more bytes must be read."""
@@ -233,7 +272,7 @@ class ChatConnection:
         except h11.RemoteProtocolError as exc:
             self._raise(self._remote_error(exc))
         if event is h11.NEED_DATA:
-            return False
+            return self._feed_more()
         try:
             if isinstance(event, h11.Data):
                 self._body_started = True
@@ -259,15 +298,37 @@ class ChatConnection:
         self._queue.clear()
         return True
 
+    def _room(self) -> int:
+        """How many more bytes h11 may hold (see ``__init__``)."""
+        return self.limits.max_header_size - len(self._h11.trailing_data[0])
+
+    def _feed_more(self) -> bool:
+        """At h11's NEED_DATA: give it what was held back, as much as it may
+        hold; False when there is nothing to give."""
+        if not self._unfed:
+            return False
+        # Exact here: at NEED_DATA h11 holds only the incomplete element.
+        n = self._room()
+        piece = bytes(self._unfed[:n])
+        del self._unfed[:n]
+        self._budget = n - len(piece)
+        self._h11.receive_data(piece)
+        if self._eof and not self._unfed:
+            self._h11.receive_data(b"")
+        return True
+
     def _end_exchange(self) -> None:
         h = self._h11
-        if h.trailing_data[0]:
+        if h.trailing_data[0] or self._unfed:
             # We never pipeline, so bytes after the end of the response belong
             # to no request: the body was longer than its framing said.
             raise _TRAILING()
-        reusable = h.our_state is h11.DONE and h.their_state is h11.DONE
+        # A body that ends when the server closes (neither Content-Length nor
+        # chunked) leaves h11 calling both sides DONE: the EOF says otherwise.
+        reusable = h.our_state is h11.DONE and h.their_state is h11.DONE and not self._eof
         if reusable:
             h.start_next_cycle()
+            self._budget = self.limits.max_header_size
             self._state = IDLE
         else:
             self._state = CLOSED
@@ -282,9 +343,19 @@ class ChatConnection:
                 "the connection closed before the response was complete (the body was cut short)"
             )
         if "exceeds" in text or "too long" in text or "too large" in text:
+            head_seen = self._response is not None and self._response.status_code is not None
+            what = "a chunk-size line or trailer section" if head_seen else "the response head"
             return LimitExceeded(
-                f"the response head is larger than {self.limits.max_header_size} bytes "
+                f"{what} is larger than {self.limits.max_header_size} bytes "
                 "(Limits.max_header_size)"
+            )
+        if "status line" in text or "request line" in text or "response line" in text:
+            # h11 calls a bad status line "illegal status line", "illegal
+            # request line" or "no response line received", depending on how
+            # much of it had arrived: one message, whatever the split.
+            return RemoteProtocolError(
+                "malformed HTTP response: invalid status line "
+                "(expected 'HTTP/1.1 <status code> <reason>')"
             )
         if "chunk footer" in text:
             return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")

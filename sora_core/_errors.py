@@ -15,7 +15,7 @@ a dropped connection never loses a paid-for video.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -93,7 +93,24 @@ class RemoteProtocolError(ProtocolError):
 
 
 class LimitExceeded(RemoteProtocolError):
-    """The peer sent more than a configured limit allows (a line, an event, a body)."""
+    """The peer sent more than a configured limit allows (a line, an event, a body).
+
+    ``events``: raised by :meth:`SSEDecoder.feed <sora_core.SSEDecoder.feed>`,
+    the events that same call completed before going over the limit (they
+    arrived whole, so they are not lost with the return value); empty
+    otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        events: Sequence[Any] = (),
+        partial: ChatCompletion | None = None,
+        video: VideoResult | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, video=video)
+        self.events: list[Any] = list(events)
 
 
 class APIError(SoraError):

@@ -25,7 +25,8 @@ def _positive(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
 class Limits:
     """The size limits of one connection or response.
 
-    - ``max_header_size``: the status line and header block (64 KiB).
+    - ``max_header_size``: the status line and header block (64 KiB); it
+      also bounds a chunk-size line and a chunked body's trailer section.
     - ``max_event_size``: one server-sent event, including an unfinished
       line (16 MiB).
     - ``max_body_size``: a non-streaming body, JSON or error page (64 MiB).

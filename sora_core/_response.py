@@ -13,7 +13,7 @@ from h11, so the logic lives once.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
 from . import _json
@@ -89,63 +89,115 @@ def _quote(data: bytes | str) -> str:
 
 
 class _Inflater:
-    """Incremental, bounded gzip / deflate decoding."""
+    """Incremental, bounded gzip / deflate decoding, whatever the split.
+
+    Feeding the compressed body one byte at a time is the reference: the
+    first byte whose output goes over the limit, or that zlib finds corrupt,
+    decides the error, and what the bytes before it inflate to comes out
+    first. Any other split of the same bytes gives the same, because:
+
+    - zlib is never asked for more output than takes the total one byte
+      past the limit, so it stops there, before corrupt input further on;
+    - zlib drops the output of a call that fails, so the state before each
+      call is kept (``copy()``, about a microsecond; compressed bodies only)
+      and a failing input is fed again in halves, down to the bad byte;
+    - "deflate" is told from raw DEFLATE by its first two bytes, not by
+      whether zlib failed before its first output (which depended on how
+      much input one call got).
+    """
 
     def __init__(self, encoding: str, limit: int) -> None:
         self.encoding = encoding
         self.limit = limit
         self.total = 0
+        gzip = encoding in ("gzip", "x-gzip")
         # 32 + MAX_WBITS: gzip or zlib header, detected automatically.
-        self._wbits = 47 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._wbits = 47 if gzip else zlib.MAX_WBITS
         self._obj = zlib.decompressobj(self._wbits)
-        # For "deflate", the input kept until the first output, to retry as
-        # raw DEFLATE if the zlib header turns out to be missing.
-        self._seen: bytearray | None = bytearray() if self._wbits == zlib.MAX_WBITS else None
+        # "deflate": the first bytes, until there are two to tell the format by.
+        self._head: bytearray | None = None if gzip else bytearray()
 
-    def feed(self, data: bytes) -> Iterable[bytes]:
-        if self._seen is not None:
-            self._seen += data
-        try:
-            while data:
-                out = self._obj.decompress(data, _INFLATE_STEP)
-                data = self._obj.unconsumed_tail
-                if out:
-                    self._seen = None
-                    self.total += len(out)
-                    if self.total > self.limit:
-                        raise LimitExceeded(
-                            f"the {self.encoding} body inflates to more than {self.limit} "
-                            "bytes (Limits.max_decompressed_size)"
-                        )
-                    yield out
-                if self._obj.eof and self._obj.unused_data:
-                    # Concatenated gzip members (RFC 1952 §2.2).
-                    data = self._obj.unused_data
-                    self._obj = zlib.decompressobj(self._wbits)
-        except zlib.error as exc:
-            if self._seen is not None:
-                # "deflate" is raw DEFLATE on some servers, not zlib (RFC 9110
-                # §8.4.1.2 says zlib; urllib3 and browsers accept both).
-                seen, self._seen = bytes(self._seen), None
-                self._wbits = -zlib.MAX_WBITS
-                self._obj = zlib.decompressobj(self._wbits)
-                yield from self.feed(seen)
-                return
-            raise RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}") from None
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._head is not None:
+            self._head += data
+            if len(self._head) < 2:
+                return  # (no output can come from fewer bytes, in either format)
+            data = self._start_deflate()
+        yield from self._inflate(data)
 
-    def finish(self) -> Iterable[bytes]:
+    def finish(self) -> Iterator[bytes]:
+        if self._head:  # a "deflate" body of one byte
+            yield from self._inflate(self._start_deflate())
         try:
             out = self._obj.flush()
         except zlib.error as exc:
-            raise RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}") from None
+            raise self._corrupt(exc) from None
+        yield from self._count(out)
+
+    def _start_deflate(self) -> bytes:
+        assert self._head is not None
+        head, self._head = bytes(self._head), None
+        # RFC 9110 §8.4.1.2 says zlib, some servers send raw DEFLATE (urllib3
+        # and browsers accept both). A zlib header is compression method 8, a
+        # window of at most 32 KiB, and the two bytes a multiple of 31.
+        if len(head) >= 2 and not (
+            head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and ((head[0] << 8) | head[1]) % 31 == 0
+        ):
+            self._wbits = -zlib.MAX_WBITS
+            self._obj = zlib.decompressobj(self._wbits)
+        return head
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            if self._obj.eof:
+                # Concatenated gzip members (RFC 1952 §2.2): what follows the
+                # end of one is the next.
+                self._obj = zlib.decompressobj(self._wbits)
+            before = self._obj.copy()
+            try:
+                out, rest = self._step(data)
+            except zlib.error as exc:
+                self._obj = before
+                if len(data) == 1:
+                    raise self._corrupt(exc) from None
+                # Find the bad byte, handing out the output of those before it.
+                half = len(data) // 2
+                yield from self._inflate(data[:half])
+                yield from self._inflate(data[half:])
+                return
+            yield from self._count(out)
+            data = rest
+
+    def _step(self, data: bytes) -> tuple[bytes, bytes]:
+        """One zlib call: (its output, the input it left)."""
+        obj = self._obj
+        room = self.limit - self.total
+        out = obj.decompress(data, min(_INFLATE_STEP, room + 1))
+        rest = obj.unused_data if obj.eof else obj.unconsumed_tail
+        if len(out) == _INFLATE_STEP <= room:
+            # Stopped by the output cap, zlib may hold more for input it took
+            # already (the rest of a match, bits it read ahead): take it now,
+            # so that an error in those bits counts against this input, as
+            # it would byte by byte. Without new input that is a few KiB.
+            out += obj.decompress(b"", min(_INFLATE_STEP, room - len(out) + 1))
+        return out, rest
+
+    def _count(self, out: bytes) -> Iterator[bytes]:
+        room = self.limit - self.total
+        self.total += len(out)
+        if len(out) > room:
+            # What fits comes out first, as it would from a finer split.
+            if room:
+                yield out[:room]
+            raise LimitExceeded(
+                f"the {self.encoding} body inflates to more than {self.limit} bytes "
+                "(Limits.max_decompressed_size)"
+            )
         if out:
-            self.total += len(out)
-            if self.total > self.limit:
-                raise LimitExceeded(
-                    f"the {self.encoding} body inflates to more than {self.limit} bytes "
-                    "(Limits.max_decompressed_size)"
-                )
             yield out
+
+    def _corrupt(self, exc: zlib.error) -> RemoteProtocolError:
+        return RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}")
 
 
 class ChatResponse:
@@ -317,7 +369,19 @@ class ChatResponse:
         if state is _STREAM:
             assert self._sse is not None
             self._events_json.scan(data)
-            self._on_events(self._sse._feed_raw(data), events)
+            over: LimitExceeded | None = None
+            try:
+                raw = self._sse._feed_raw(data)
+            except LimitExceeded as exc:
+                raw, over = exc.events, exc
+            # Over the limit, the events this read completed before it still
+            # come first, as from a finer split: a bad one among them is the
+            # error to report, and a "[DONE]" ends the stream, so the
+            # over-long rest is ignored like anything else after it.
+            self._on_events(raw, events)
+            if over is not None and self._state is _STREAM:
+                over.events = []  # handed out above, as this object's events
+                raise over
         elif state is _STREAM_OVER:
             pass
         elif state is _JSON:

@@ -68,8 +68,10 @@ class SSEDecoder:
     in milliseconds the server asked for (``None`` until it asks).
 
     An event whose data plus current line exceeds ``max_event_size`` bytes
-    raises :class:`~sora_core.LimitExceeded`. After any error, or after the
-    end of the stream, the decoder refuses further input.
+    raises :class:`~sora_core.LimitExceeded`; the events the same call
+    completed before it are in the error's ``events`` (so any split of the
+    same bytes gives the same events, then the same error). After any error,
+    or after the end of the stream, the decoder refuses further input.
     """
 
     last_event_id: str
@@ -135,10 +137,14 @@ class SSEDecoder:
             )
             raise
 
-    def _too_big(self) -> LimitExceeded:
+    def _too_big(self, events: list[Any]) -> LimitExceeded:
+        # ``events``: what this call completed before the limit. They arrived
+        # whole, and a finer split would have returned them from an earlier
+        # call, so they go out with the error rather than being lost.
         return LimitExceeded(
             f"server-sent event larger than {self._max} bytes (max_event_size); "
-            "raise max_event_size if the server really sends events this large"
+            "raise max_event_size if the server really sends events this large",
+            events=events,
         )
 
     def _feed(self, data: bytes, decode: bool) -> list[Any]:
@@ -172,7 +178,7 @@ class SSEDecoder:
         if not lines:  # no line end in this chunk
             pending += rest
             if self._size + len(pending) > limit:
-                raise self._too_big()
+                raise self._too_big([])
             return []
         # No line of this chunk can be longer than the chunk plus the pending
         # line, and dispatching only shrinks the data buffer; so when even
@@ -192,7 +198,10 @@ class SSEDecoder:
         last_event_id = self.last_event_id
         for line in lines:
             if check and size + len(line) > limit:
-                raise self._too_big()
+                # As a finer split would have left it: the events before
+                # this line were dispatched, with their last event ID.
+                self.last_event_id = last_event_id
+                raise self._too_big(events)
             if not line:
                 # Spec: "If the line is empty (a blank line): Dispatch the
                 # event". The last event ID is set even if nothing is
@@ -255,5 +264,5 @@ class SSEDecoder:
         self.last_event_id = last_event_id
         pending += rest
         if size + len(pending) > limit:
-            raise self._too_big()
+            raise self._too_big(events)
         return events

@@ -225,6 +225,99 @@ def test_header_block_limit() -> None:
     assert "max_header_size" in message
 
 
+SMALL_HEAD = Limits(max_header_size=100)
+CHUNKED_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def _head_of(size: int) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: "
+    return head + b"p" * (size - len(head) - 4) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        # One byte over: refused, whole or byte by byte.
+        (_head_of(101), "the response head is larger than 100 bytes"),
+        # An over-long 1xx head is a head too.
+        (b"HTTP/1.1 100 Continue\r\nX: " + b"p" * 200 + b"\r\n\r\n" + _head_of(60), "head"),
+        # A bad status line in a head that is also too long: byte by byte the
+        # size is what shows first (at byte 101), so it is whole too.
+        (b"XTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n", "head is larger"),
+        # The limit bounds the other lines h11 buffers whole as well.
+        (CHUNKED_HEAD + b"5;" + b"e" * 150 + b"\r\ndata:\r\n0\r\n\r\n", "chunk-size line"),
+        (CHUNKED_HEAD + b"0\r\nX-Trailer: " + b"t" * 150 + b"\r\n\r\n", "trailer section"),
+    ],
+)
+def test_max_header_size_holds_however_the_bytes_are_split(raw: bytes, needle: str) -> None:
+    kind, message = wire_error(raw, limits=SMALL_HEAD)
+    assert kind == "LimitExceeded"
+    assert needle in message and "(Limits.max_header_size)" in message
+
+
+def test_a_head_of_exactly_max_header_size_passes() -> None:
+    events = run_wire(_head_of(100), limits=SMALL_HEAD)
+    assert isinstance(events[0], ResponseStarted)
+
+
+def test_a_bad_status_line_is_reported_at_its_first_byte() -> None:
+    # Byte by byte, h11 refuses a head starting with a control character or a
+    # space at once, before any size limit: whole, it must say the same.
+    kind, message = wire_error(
+        b" HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n", limits=SMALL_HEAD
+    )
+    assert (kind, message) == (
+        "RemoteProtocolError",
+        "malformed HTTP response: invalid status line (expected 'HTTP/1.1 <status code> <reason>')",
+    )
+    assert wire_error(b"\r\nHTTP/1.1 200 OK\r\n\r\n") == (kind, message)
+
+
+def test_reads_longer_than_max_header_size_are_taken_whole() -> None:
+    # The core hands h11 at most max_header_size bytes at a time; a body many
+    # times that, in one read, still comes out complete.
+    text = "x" * 5000
+    body = sse(chunk(text), chunk(finish="stop"))
+    for framing in ("chunked", "length", "close"):
+        raw = http_response(body, framing=framing, piece=3000)
+        conn = ChatConnection(BASE, TOKEN, limits=SMALL_HEAD)
+        conn.send(STREAM_REQ)
+        conn.receive_data(raw)
+        conn.receive_data(b"")
+        events = list(conn.events())
+        assert next(e for e in events if isinstance(e, StreamEnded)).completion.text == text
+        assert events[-1] == ExchangeComplete(reusable=False)  # the EOF came first
+
+
+def test_an_eof_before_the_end_is_read_means_not_reusable() -> None:
+    # The server closed right after a complete Content-Length response: the
+    # exchange is fine, the connection is not.
+    obj = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
+    raw = http_response(json.dumps(obj).encode(), content_type="application/json", framing="length")
+    conn = ChatConnection(BASE, TOKEN)
+    conn.send(PLAIN_REQ)
+    conn.receive_data(raw)
+    conn.receive_data(b"")
+    events = list(conn.events())
+    assert events[-1] == ExchangeComplete(reusable=False)
+    assert conn.state == "CLOSED"
+    with pytest.raises(LocalProtocolError, match="after EOF"):
+        conn.receive_data(b"more")
+
+
+def test_data_after_the_end_of_a_closing_exchange_is_an_error() -> None:
+    raw = http_response(sse(chunk("a")), framing="length", headers=[("Connection", "close")])
+    conn = ChatConnection(BASE, TOKEN)
+    conn.send(STREAM_REQ)
+    conn.receive_data(raw)
+    assert list(conn.events())[-1] == ExchangeComplete(reusable=False)
+    assert conn.state == "CLOSED"
+    with pytest.raises(RemoteProtocolError, match="after the end of the response"):
+        conn.receive_data(b"x")
+
+
 def test_body_longer_than_content_length_is_an_error() -> None:
     obj = json.dumps({"choices": [{"index": 0, "message": {"content": "ok"}}]}).encode()
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(obj)

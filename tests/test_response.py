@@ -8,6 +8,8 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sora_core import (
     APIErrorReceived,
@@ -25,9 +27,10 @@ from sora_core import (
     VideoProgress,
     VideoReady,
     VideoTaskInfo,
+    _json,
 )
 
-from .feeding import feed_three_ways, outcome
+from .feeding import bytewise, cut, feed_three_ways, outcome
 from .streams import chunk, sse
 
 SSE_HEADERS = [("Content-Type", "text/event-stream")]
@@ -341,6 +344,55 @@ def test_non_streaming_body_limit() -> None:
     kind, message = run_error(b"{" * 3000, stream=False, limits=Limits(max_body_size=1000))
     assert kind == "LimitExceeded"
     assert "max_body_size" in message
+
+
+BIG = 123456789012345678901234567890
+
+
+def test_orjson_keeps_big_integers_exact() -> None:
+    # orjson turns integers beyond 64 bits into floats; _json hands those
+    # documents to the standard decoder, so the extra changes no result.
+    pytest.importorskip("orjson")
+    assert _json.orjson is not None
+    for got in (
+        _json.loads(b'{"a": 123456789012345678901234567890}'),
+        _json.loads('{"a": 123456789012345678901234567890}'),
+        _json.loads_utf8(b'{"a": 123456789012345678901234567890}'),
+        _json.loads(b'{"a": -123456789012345678901234567890}'),
+    ):
+        assert got in ({"a": BIG}, {"a": -BIG})
+        assert type(got["a"]) is int
+
+
+# Around the 64-bit edges orjson keeps or loses, and arbitrary sizes.
+INTEGERS = (
+    st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**19, BIG])
+    | st.integers(-(10**40), 10**40)
+    | st.integers()
+)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(INTEGERS, st.integers(0, 400))
+def test_integers_in_a_stream_are_exact_however_it_is_cut(n: int, at: int) -> None:
+    # The stream decoder looks for long digit runs once per read, so a run
+    # cut between two reads must be seen as well.
+    obj = chunk("x")
+    obj["created"] = n
+    obj["x_count"] = [n, -n]
+    body = sse(obj)
+    assert json.loads(json.dumps(obj)) == obj
+
+    def run(pieces: list[bytes]) -> Any:
+        r = ChatResponse(stream=True)
+        r.receive_headers(200, SSE_HEADERS)
+        events = [e for p in [*pieces, b""] for e in r.receive_body(p)]
+        return next(e.chunk for e in events if isinstance(e, ChunkReceived))
+
+    for pieces in ([body], cut(body, [at]), bytewise(body)):
+        got = run(pieces)
+        assert got.created == n and type(got.created) is int
+        assert got.extra == {"x_count": [n, -n]}
 
 
 def test_misuse_is_local() -> None:
