@@ -297,6 +297,26 @@ def head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS in KiB.
+
+    VmHWM is the high-water mark of this process's address space, which exec
+    starts anew. ru_maxrss is not enough: Linux carries the parent's RSS at
+    fork time into the child's ru_maxrss across exec, so every child of a
+    large test runner would look as large as the runner.
+    """
+    import resource
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
 def chunked(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n"
 
@@ -662,7 +682,6 @@ def drive(transport: str, base_url: str, stream: bool, **client_kw: Any) -> dict
 
 def _main() -> None:
     import argparse
-    import resource
 
     parser = argparse.ArgumentParser()
     parser.add_argument("transport")
@@ -672,8 +691,7 @@ def _main() -> None:
     args = parser.parse_args()
     kw = json.loads(args.client)
     out = drive(args.transport, args.base_url, args.stream, **kw)
-    # Linux reports ru_maxrss in KiB.
-    out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["maxrss_kib"] = peak_rss_kib()
     print(json.dumps(out), flush=True)
 
 
