@@ -189,10 +189,22 @@ class AsyncEventStream:
 class AsyncClient:
     """An async chat completions client at the wire level, over a backend.
 
-    The arguments are those of :class:`sora_transports.trio.Client` and
-    :class:`sora_transports.asyncio.Client`, which are this class with their
+    :class:`sora_transports.trio.Client` and
+    :class:`sora_transports.asyncio.Client` are this class with their
     runtime's backend; ``backend`` is any :class:`AsyncBackend` (your own
-    runtime's), ``clock`` and ``sleep`` replace the backend's (for tests).
+    runtime's).
+
+    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
+    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
+    Timeouts in seconds: ``connect_timeout`` per connection attempt,
+    ``idle_timeout`` between two reads (raises
+    :class:`~sora_core.IdleTimeout`), ``deadline`` for the whole call
+    including retries and the stream (:class:`~sora_core.DeadlineExceeded`).
+    ``max_retries`` / ``retry_policy``: retries before the response began
+    (never once a 2xx response started). ``verify``: ``True`` (system CAs),
+    ``False`` or an :class:`ssl.SSLContext`. ``follow_redirects``: at most 5,
+    without the token across origins. ``clock`` and ``sleep`` are injectable
+    for tests.
     """
 
     def __init__(

@@ -125,19 +125,11 @@ class TrioBackend:
 
 
 class Client(AsyncClient):
-    """An async client for trio.
+    """An async client for trio: :class:`AsyncClient` over its backend.
 
-    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
-    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
-    Timeouts in seconds: ``connect_timeout`` per connection attempt,
-    ``idle_timeout`` between two reads (raises
-    :class:`~sora_core.IdleTimeout`), ``deadline`` for the whole call
-    including retries and the stream (:class:`~sora_core.DeadlineExceeded`).
-    ``max_retries`` / ``retry_policy``: retries before the response began
-    (never once a 2xx response started). ``verify``: ``True`` (system CAs),
-    ``False`` or an :class:`ssl.SSLContext`. ``follow_redirects``: at most 5,
-    without the token across origins. ``clock`` and ``sleep`` are injectable
-    for tests.
+    The arguments are :class:`AsyncClient`'s (base URL and token from the
+    environment by default, connect / idle / total timeouts, retries, TLS
+    verification, redirects).
     """
 
     @staticmethod
