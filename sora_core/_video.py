@@ -19,7 +19,7 @@ make the buffer grow without bound.
 from __future__ import annotations
 
 import re
-from typing import Union
+from typing import Any, Union
 
 import attrs
 
@@ -232,6 +232,14 @@ _PROGRESSISH = re.compile(
 )
 _BARE_PCT_LINE = re.compile(r"[\W_]*\d+(?:\.\d+)?\s*[%％][\W_]*")
 _PCT = re.compile(r"(?P<url>(?i:https?)://\S+)|(?<![\w.])(?P<num>\d+(?:\.\d+)?)\s*[%％]")
+# Every failure rule above needs one of these words; a line without any is
+# no failure, which costs a sixth of trying the rules themselves. Matched on
+# the line folded as IGNORECASE folds it: str.lower() misses the dotless i
+# and the long s, and lowers the dotted capital I to "i" plus U+0307.
+_FAILISH = re.compile(
+    "fail|error|status|polic|guardrail|violat|flagged|blocked|rejected"
+    "|失败|错误|状态|政策|违|审核|未通过|敏感|❌|⛔|🚫"
+)
 _SUCCESS = re.compile(r"(?i)生成完成|成功|✅|success|completed")
 
 # Candidate tiers for the video URL: lower wins, then the earliest.
@@ -257,6 +265,11 @@ def _clean_url(url: str) -> str:
 
 def _failure_reason(line: str) -> str | None:
     """The relay's reason if ``line`` reports a failure, else ``None``."""
+    folded = line.lower()
+    if not folded.isascii():
+        folded = folded.replace("ı", "i").replace("ſ", "s").replace("\u0307", "")
+    if _FAILISH.search(folded) is None:
+        return None
     m = _FAIL_MARK.search(line)
     if m is not None:
         return _strip_reason(line[m.end() :]) or _strip_reason(line)
@@ -277,7 +290,19 @@ def _strip_reason(text: str) -> str:
 class _Field:
     """Scanning state of one text field (content or reasoning_content)."""
 
-    __slots__ = ("ctx", "cur", "fence", "id_block", "kind", "last_end", "line", "pkw", "pkw_end")
+    __slots__ = (
+        "ctx",
+        "cur",
+        "dots",
+        "dotty",
+        "fence",
+        "id_block",
+        "kind",
+        "last_end",
+        "line",
+        "pkw",
+        "pkw_end",
+    )
 
     def __init__(self) -> None:
         self.line = ""
@@ -288,6 +313,11 @@ class _Field:
     def reset(self) -> None:
         self.line = ""
         self.cur = 0
+        # Queue dots counted but not yet put on the line, and whether more
+        # may be counted: the line is classified as text and everything
+        # after the cursor is dots, so further dots start no token.
+        self.dots = 0
+        self.dotty = False
         self.kind: str | None = None  # None (undecided), normal, fence, skip, data, blank
         self.ctx = False  # a progress-ish word was seen on this line
         self.pkw = False  # a progress keyword was seen on this line
@@ -328,16 +358,27 @@ class VideoTracker:
 
     def feed(self, content: str | None = None, reasoning: str | None = None) -> list[VideoEvent]:
         """Take one delta's text (reasoning first); return the events it made certain."""
+        events: list[VideoEvent] = []
+        self.feed_into(content, reasoning, events)
+        return events
+
+    def feed_into(self, content: str | None, reasoning: str | None, events: list[Any]) -> None:
+        """:meth:`feed`, appending the events to ``events`` (a caller's list of
+        any events: no list per delta)."""
         if self._finished and (content or reasoning):
             raise LocalProtocolError("VideoTracker.feed() called after finish()")
-        events: list[VideoEvent] = []
         if reasoning:
             self._reasoning_text.append(reasoning)
             self._feed_field(self._reasoning, reasoning, events)
         if content:
             self._text.append(content)
-            self._feed_field(self._content, content, events)
-        return events
+            f = self._content
+            # Queue dots, often most of a sora stream's deltas, are only
+            # counted while the line allows it (see _Field.reset).
+            if f.dotty and not content.strip(".") and f.dots < MAX_LINE:
+                f.dots += len(content)
+            else:
+                self._feed_field(f, content, events)
 
     def fail(self, reason: str) -> list[VideoEvent]:
         """A mid-stream error event arrived: ``[VideoFailed(reason)]`` unless already failed."""
@@ -392,6 +433,17 @@ class VideoTracker:
     # --- lines -----------------------------------------------------------------------
 
     def _feed_field(self, f: _Field, text: str, events: list[VideoEvent]) -> None:
+        if f.dots:
+            self._put_dots(f, events)
+        self._feed_text(f, text, events)
+        f.dotty = f.kind in ("normal", "fence") and not f.line[f.cur :].strip(".")
+
+    def _put_dots(self, f: _Field, events: list[VideoEvent]) -> None:
+        """Put the counted dots on the line, as if they had been fed as text."""
+        dots, f.dots = f.dots, 0
+        self._feed_text(f, "." * dots, events)
+
+    def _feed_text(self, f: _Field, text: str, events: list[VideoEvent]) -> None:
         if (
             f.kind in ("normal", "fence")
             and not text.strip(".")
@@ -429,6 +481,8 @@ class VideoTracker:
             f.line = rest
 
     def _end_line(self, f: _Field, events: list[VideoEvent]) -> None:
+        if f.dots:
+            self._put_dots(f, events)
         self._scan(f, events, final=True)
         line, kind = f.line, f.kind
         if kind in ("fence", "skip"):

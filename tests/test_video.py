@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sora_core import _video as video
 from sora_core._errors import LocalProtocolError
 from sora_core._video import (
     MAX_LINE,
@@ -772,3 +773,81 @@ def test_many_small_deltas_are_linear() -> None:
         tracker.feed(ch)
     assert tracker.result.progress == 99
     assert len(tracker.result.text) == len(body)
+
+
+# --- queue dots and the failure prefilter (speed paths that must not change results) ---
+
+
+def test_queue_dots_are_counted_then_scanned_as_text() -> None:
+    # Dots after a queue line are counted, not appended one by one; a dot run
+    # longer than MAX_LINE, a progress figure glued to the dots and a link
+    # after them must come out as if every dot had been scanned.
+    dots = [("c", ".")] * (MAX_LINE + 7)
+    events, result = three_ways(
+        [
+            ("c", "> ID: `task_01k7e5w9z5f2d91p`\n> 排队中"),
+            *dots,
+            ("c", "\n> 进度 3"),
+            ("c", "6"),
+            *dots[:40],
+            ("c", "%..\n[下载](https://v.example.com/a.mp4)"),
+            *dots[:5],
+        ],
+        examples=5,
+    )
+    assert events[:3] == [
+        VideoTaskInfo("task_01k7e5w9z5f2d91p", ()),
+        VideoQueued(),
+        VideoProgress(36),
+    ]
+    check(result, status="succeeded", video_url="https://v.example.com/a.mp4", progress=36)
+    assert result.text.count(".") == (MAX_LINE + 7) + 40 + 2 + 5 + 3
+
+
+def test_counted_dots_stay_bounded() -> None:
+    tracker = VideoTracker()
+    tracker.feed("> 排队中")
+    for _ in range(3 * MAX_LINE):
+        tracker.feed(".")
+    field = tracker._content
+    assert field.dots <= MAX_LINE and len(field.line) <= MAX_LINE
+    assert tracker.feed("\n> 进度 50%\n") == [VideoProgress(50)]
+
+
+_FAIL_RULES = [
+    ("search", video._FAIL_MARK),
+    ("fullmatch", video._ERROR_LINE),
+    ("search", video._STATUS_FAILED),
+    ("search", video._POLICY),
+]
+_FAIL_VOCAB = [
+    *("fail", "FAIL", "FAİLED", "faıled", "ſtatus", "STATUS", "Status: failed", "error", "ERROR"),
+    *(
+        "Error:",
+        "错误",
+        "失败原因：",
+        "生成失败",
+        "❌",
+        "⛔",
+        "🚫",
+        "content polic",
+        "USAGE POLICY",
+    ),
+    *("violates the policy", "guardrail", "flagged by moderation", "BLOCKED by safety", "违规"),
+    *("审核未通过", "敏感内容", "内容政策", " ", ": ", "：", "*", ">", "-", "x", "\u0307", "K"),
+]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(_FAIL_VOCAB), max_size=8).map("".join))
+def test_failure_prefilter_lets_every_failure_line_through(line: str) -> None:
+    # _failure_reason skips a line without any failure word: every line one
+    # of its rules matches (case-insensitively, as re folds case) must pass.
+    if any(getattr(rule, how)(line) for how, rule in _FAIL_RULES):
+        folded = line.lower().replace("ı", "i").replace("ſ", "s").replace("\u0307", "")
+        assert video._FAILISH.search(folded), line
+
+
+def test_failure_words_with_unusual_case_still_fail() -> None:
+    for line in ("VIDEO GENERATION FAİLED: too long", "ſtatus: failed", "Task faıled"):
+        assert video._failure_reason(line) is not None, line
