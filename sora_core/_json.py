@@ -80,27 +80,38 @@ def loads_utf8(data: bytes) -> Any:
 
 
 class StreamDecoder:
-    """:func:`loads_utf8` for the events of one stream.
+    """:func:`loads_utf8` for the events of one stream, in two steps.
 
     Call :meth:`scan` with each read of the stream (every byte an event is
-    made of passes through it first), and :attr:`loads` with each event's
-    data. The digit-run check orjson needs then runs once over each read,
-    instead of once over each event, where it cost a third as much as the
-    decoding itself. After a read with a run in it, every later event is
-    checked on its own.
+    made of passes through it first), then :attr:`loads` with each event's
+    data, and :meth:`fallback` with the data :attr:`loads` refused (a
+    ``ValueError``): together they give what :func:`loads_utf8` gives. The
+    digit-run check orjson needs then runs once over each read, instead of
+    once over each event, where it cost a third as much as the decoding
+    itself; and :attr:`loads` is orjson's own function, with no Python call
+    around it. After a read with a run in it, every later event is checked
+    on its own.
     """
 
     loads: Callable[[bytes], Any]
     """The function that decodes the next event's data (it changes after a
-    read with a long digit run)."""
+    read with a long digit run). A ``ValueError`` from it may be an input only
+    the standard decoder accepts: see :meth:`fallback`."""
 
     def __init__(self) -> None:
         # orjson without a check, until a read shows a long digit run; the
         # standard decoder needs no check at all.
-        self.loads = loads_utf8 if orjson is None else _fast_utf8
+        self.loads = loads_utf8 if orjson is None else orjson.loads
         self._suspect = orjson is None
         # How many digits the reads so far end with: a run may go on.
         self._trailing = 0
+
+    def fallback(self, data: bytes) -> Any:
+        """The standard decoder, for data :attr:`loads` refused (raises ``ValueError``
+        when that is not JSON either)."""
+        if self.loads is loads_utf8:  # it tried the standard decoder already
+            raise ValueError("not JSON")
+        return _std_utf8(data)
 
     def scan(self, data: bytes) -> None:
         if self._suspect or not data:

@@ -38,7 +38,7 @@ from ._events import (
 from ._limits import Limits
 from ._models import (
     ChatCompletion,
-    ChatCompletionChunk,
+    Usage,
     slot_constructor,
     structure_chunk,
     structure_completion,
@@ -239,6 +239,8 @@ class ChatResponse:
         self._body_size = 0
         self._end: StreamEnded | CompletionReceived | None = None
         self._saw_finish = False
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
 
     # -- what was received so far ------------------------------------------
 
@@ -250,6 +252,20 @@ class ChatResponse:
         if self._acc is None or self._acc.chunks == 0:
             return None
         return self._acc.completion()
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last ``usage`` the stream carried (also with ``assemble=False``)."""
+        if isinstance(self._end, CompletionReceived):
+            return self._end.completion.usage
+        return self._usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The last finish reason of choice 0 so far (also with ``assemble=False``)."""
+        if isinstance(self._end, CompletionReceived):
+            return self._end.completion.finish_reason
+        return self._finish_reason
 
     @property
     def video_result(self) -> VideoResult | None:
@@ -415,7 +431,8 @@ class ChatResponse:
         """The server-sent events one read completed: ``(type, data)``, the
         data as UTF-8 bytes (decoded only where text is needed: the JSON
         decoder reads the bytes). One call per read, not per event."""
-        loads = self._events_json.loads
+        decoder = self._events_json
+        loads = decoder.loads
         acc = self._acc
         tracker = self._tracker
         for kind, data in raw:
@@ -425,7 +442,10 @@ class ChatResponse:
                 self._on_done(events)
                 return
             try:
-                obj = loads(data)
+                try:
+                    obj = loads(data)
+                except ValueError:
+                    obj = decoder.fallback(data)
             except ValueError:
                 # "[DONE]" with white space around it: never JSON, so looked
                 # for only here, off the path every chunk takes.
@@ -447,23 +467,17 @@ class ChatResponse:
             events.append(_new_chunk_received(chunk))
             if acc is not None:
                 acc.add(chunk)
-            if tracker is not None:
-                self._track(chunk, tracker, events)
-            elif not self._saw_finish:
-                for choice in chunk.choices:
-                    if choice.finish_reason is not None:
-                        self._saw_finish = True
-
-    def _track(
-        self, chunk: ChatCompletionChunk, tracker: VideoTracker, events: list[Event]
-    ) -> None:
-        for choice in chunk.choices:
-            if choice.finish_reason is not None:
-                self._saw_finish = True
-            if choice.index == 0:
-                delta = choice.delta
-                if delta.content or delta.reasoning_content:
-                    events.extend(tracker.feed(delta.content, delta.reasoning_content))
+            if chunk.usage is not None:
+                self._usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.finish_reason is not None:
+                    self._saw_finish = True
+                    if choice.index == 0:
+                        self._finish_reason = choice.finish_reason
+                if tracker is not None and choice.index == 0:
+                    delta = choice.delta
+                    if delta.content or delta.reasoning_content:
+                        tracker.feed_into(delta.content, delta.reasoning_content, events)
 
     def _on_done(self, events: list[Event]) -> None:
         self._finish_stream("done", events)
@@ -484,7 +498,7 @@ class ChatResponse:
             events.extend(self._tracker.fail(error.message or "error event in the stream"))
 
     def _finish_stream(self, reason: EndReason, events: list[Event]) -> None:
-        finish_reason = None
+        finish_reason = self._finish_reason
         completion = None
         if self._acc is not None:
             completion = self._acc.completion()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from typing import Any
 
@@ -395,6 +396,48 @@ def test_integers_in_a_stream_are_exact_however_it_is_cut(n: int, at: int) -> No
         assert got.extra == {"x_count": [n, -n]}
 
 
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_stream_json_is_what_the_standard_decoder_reads(
+    with_orjson: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # orjson refuses NaN, Infinity and lone surrogate escapes, which the
+    # standard decoder reads: those events fall back to it, bad JSON is still
+    # an error, and without orjson the results are the same.
+    if with_orjson:
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(_json, "orjson", None)
+    datas = [
+        '{"choices": [{"index": 0, "delta": {"content": "a"}}], "x_nan": NaN}',
+        '{"choices": [{"index": 0, "delta": {"content": "b"}}], "x_inf": -Infinity}',
+        '{"choices": [{"index": 0, "delta": {"content": "\\ud800c"}}]}',
+        '{"choices": [{"index": 0, "delta": {"content": "d"}}], "x_big": ' + str(BIG) + "}",
+    ]
+    body = sse(*datas, done=False) + b"data: {oops\n\n"
+    chunks: list[Any] = []
+
+    def run(pieces: list[bytes]) -> tuple[list[str], str]:
+        r = ChatResponse(stream=True)
+        r.receive_headers(200, SSE_HEADERS)
+        events: list[Any] = []
+        error = "no error"
+        try:
+            for piece in [*pieces, b""]:
+                r.receive_body_into(piece, events)  # keeps what came before an error
+        except RemoteProtocolError as exc:
+            error = str(exc)
+        got = [e.chunk for e in events if isinstance(e, ChunkReceived)]
+        chunks[:] = got
+        return [c.choices[0].delta.content for c in got], error
+
+    texts, error = feed_three_ways(run, body, max_examples=10)
+    assert texts == ["a", "b", "\ud800c", "d"]
+    assert "not JSON" in error
+    extras = [c.extra for c in chunks[:4]]
+    assert math.isnan(extras[0]["x_nan"]) and extras[1] == {"x_inf": -math.inf}
+    assert extras[3] == {"x_big": BIG} and type(extras[3]["x_big"]) is int
+
+
 def test_misuse_is_local() -> None:
     r = ChatResponse(stream=True)
     with pytest.raises(LocalProtocolError, match="receive_headers"):
@@ -434,3 +477,46 @@ def test_plain_models_skip_the_video_layer() -> None:
     events = r.receive_body(sse(chunk("see https://x.example/a.mp4", finish="stop")))
     assert not any(type(e).__name__.startswith("Video") for e in events)
     assert r.video_result is None
+
+
+def test_without_assembly_usage_and_finish_reason_are_still_known() -> None:
+    # assemble=False builds no completion, but the usage, the finish reason
+    # and what the video layer draws from it (content_filter is a failure)
+    # must be the same as with assembly.
+    usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    body = sse(
+        chunk("Progress: 10%\n", model="sora-2"),
+        chunk(finish="content_filter", model="sora-2"),
+        {**chunk(model="sora-2"), "choices": [], "usage": usage},
+    )
+
+    def run(pieces: list[bytes]) -> tuple[Any, ...]:
+        r = ChatResponse(stream=True, model="sora-2", assemble=False)
+        events: list[Any] = r.receive_headers(200, SSE_HEADERS)
+        for piece in pieces:
+            events += r.receive_body(piece)
+        events += r.receive_body(b"")
+        return (
+            r.usage,
+            r.finish_reason,
+            r.partial,
+            [e for e in events if not isinstance(e, ChunkReceived)],
+        )
+
+    got_usage, finish, partial, events = feed_three_ways(run, body)
+    assert partial is None
+    assert (got_usage.prompt_tokens, got_usage.total_tokens) == (3, 8)
+    assert finish == "content_filter"
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.completion is None
+    assert end.video is not None and (end.video.status, end.video.error) == (
+        "failed",
+        "content_filter",
+    )
+    assert end.video.finish_reason == "content_filter"
+    assembled = ChatResponse(stream=True, model="sora-2")
+    assembled.receive_headers(200, SSE_HEADERS)
+    assembled.receive_body(body)
+    assembled.receive_body(b"")
+    assert assembled.usage == got_usage and assembled.finish_reason == finish
+    assert assembled.video_result == end.video
