@@ -125,7 +125,7 @@ def cmd_chat(ctx: Context) -> int:
         "text": completion.text if completion is not None else "",
         "reasoning": completion.reasoning if completion is not None else "",
         "finish_reason": completion.finish_reason if completion is not None else None,
-        "usage": _usage(completion),
+        "usage": _usage(completion.usage if completion is not None else None),
         "error": message,
         "model": completion.model if completion is not None else None,
         "id": completion.id if completion is not None else None,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from sora_core import ChatCompletion, LocalProtocolError, SoraError, converter
+from sora_core import LocalProtocolError, SoraError, Usage, converter
 
 from ._cli_output import Scrubber, json_line
 
@@ -181,7 +181,5 @@ def _fields(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     return known, extra
 
 
-def _usage(completion: ChatCompletion | None) -> Any:
-    if completion is None or completion.usage is None:
-        return None
-    return converter.unstructure(completion.usage)
+def _usage(usage: Usage | None) -> Any:
+    return None if usage is None else converter.unstructure(usage)

@@ -10,7 +10,6 @@ import attrs
 
 from sora_core import (
     APIErrorReceived,
-    ChatCompletion,
     ChatConnection,
     ChatRequest,
     ChatResponse,
@@ -57,10 +56,13 @@ def _replay(ctx: Context, source: IO[bytes]) -> int:
     http_error: APIErrorReceived | None = None
     events: list[Event] = []
     error: SoraError | None = None
-    response: ChatResponse | None
+    conn: ChatConnection | None = None
+    response: ChatResponse | None = None
     try:
         if wire:
-            conn = ChatConnection("http://replay.invalid/v1", video=True)
+            # Nothing here needs the assembled completion: the video layer
+            # keeps the text, the response the usage and finish reason.
+            conn = ChatConnection("http://replay.invalid/v1", video=True, assemble=False)
             conn.send(
                 ChatRequest(
                     model="sora-2", messages=[{"role": "user", "content": "-"}], stream=True
@@ -70,9 +72,8 @@ def _replay(ctx: Context, source: IO[bytes]) -> int:
                 conn.receive_data(data)
                 events.extend(conn.events())
                 end, http_error = _scan(events, printer, end, http_error)
-            response = conn.response
         else:
-            response = ChatResponse(stream=True, video=True)
+            response = ChatResponse(stream=True, video=True, assemble=False)
             response.receive_headers(200, [("content-type", "text/event-stream")])
             for data in _feed_all(first, pieces):
                 response.receive_body_into(data, events)
@@ -80,18 +81,18 @@ def _replay(ctx: Context, source: IO[bytes]) -> int:
     except SoraError as exc:
         error = exc
         end, http_error = _scan(events, printer, end, http_error)
-        response = None
+    if conn is not None:
+        response = conn.response
     if printer is not None:
         printer.flush()
 
     video: VideoResult | None = None
-    completion: ChatCompletion | None = None
     if end is not None:
-        video, completion = end.video, end.completion
+        video = end.video
     elif error is not None:
-        video, completion = error.video, error.partial
+        video = error.video
     elif response is not None:
-        video, completion = response.video_result, response.partial
+        video = response.video_result
     if video is None:
         video = VideoResult(status="incomplete")
     message = str(error) if error is not None else None
@@ -100,7 +101,7 @@ def _replay(ctx: Context, source: IO[bytes]) -> int:
     if message is not None and video.status != "succeeded":
         video = attrs.evolve(video, status="failed", error=video.error or message)
     result = video.to_dict()
-    result["usage"] = _usage(completion)
+    result["usage"] = _usage(response.usage if response is not None else None)
     if ctx.args.json:
         ctx.json(result)
     else:

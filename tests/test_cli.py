@@ -6,6 +6,7 @@ a test needs time to pass); the subprocess runs are bounded by timeouts.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -177,6 +178,34 @@ def test_replay_malformed_stream_is_one_error(
     got = last_json(out)
     assert got["status"] == "failed"
     assert got["text"] == "hi"  # what came before the error is kept
+
+
+@pytest.mark.parametrize("framing", ["sse", "http"])
+def test_replay_reports_usage_and_finish_reason(
+    framing: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # replay assembles nothing: the usage and the finish reason come from the
+    # response itself, also when the stream breaks after them.
+    usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    events = [
+        {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "length"}]},
+        {"choices": [], "usage": usage},
+    ]
+    body = b"".join(b"data: %s\n\n" % json.dumps(e).encode() for e in events)
+    for broken in (False, True):
+        data = body + (b"data: {oops\n\n" if broken else b"data: [DONE]\n\n")
+        if framing == "http":
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            data = head + b"Content-Length: %d\r\n\r\n" % len(data) + data
+        path = tmp_path / f"{framing}-{broken}"
+        path.write_bytes(data)
+        code, out, _ = run(capsys, "replay", str(path), "--json")
+        assert code == (1 if broken else 0)
+        got = last_json(out)
+        assert got["usage"] == usage
+        assert got["text"] == "hi"
+        if not broken:
+            assert got["finish_reason"] == "length"
 
 
 def test_replay_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -848,3 +877,21 @@ def test_progress_bar_on_a_terminal() -> None:
     assert "\r" in text and " 40%" in text
     assert text.rstrip("\n").rsplit("\r", 1)[-1].startswith("✓ done")
     assert "100%" in text.rsplit("\r", 1)[-1]
+
+
+def test_the_console_script_freezes_what_start_up_made(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The installed ``sora`` runs console(), which freezes the objects alive
+    # after start-up (left out of every later full collection); main(), which
+    # callers run inside their own processes, never does.
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(sys, "argv", ["sora", "--version"])
+    assert cli.console() == 0
+    assert frozen == [True]
+    assert capsys.readouterr().out.startswith("sora")
+    assert cli.main(["--version"]) == 0
+    assert frozen == [True]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'sora = "sora_transports.cli:console"' in pyproject
