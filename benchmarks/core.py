@@ -12,9 +12,11 @@ library's parsing. No sockets, no threads.
   ``SSEDecoder().iter_bytes`` on the same reads, every event handed out.
 - sweeps (the plot): P1 throughput against the size of each chunk, and
   against the size of each read.
-- replay (core loop): :class:`sora_core.ChatResponse` with ``video=True`` fed
-  a sora stream in 64 KiB reads, versus openai's P1 pipeline on the same
-  reads (see ``replay.py`` for the ``sora replay`` command itself).
+- replay (core loop): what ``sora replay`` runs, in memory:
+  :class:`sora_core.ChatResponse` with the video layer and ``assemble=False``
+  fed a sora stream in 64 KiB reads, versus openai's P1 pipeline on the same
+  reads doing the same work (:func:`benchmarks.replay.same_work`: the video
+  layer fed openai's deltas). See ``replay.py`` for the command itself.
 
 Timing: CPU time of this process (``time.process_time``), best of
 ``repeat`` runs, ours and openai's interleaved, so that other load on the
@@ -169,12 +171,26 @@ def p1b(chunks: int, repeat: int) -> dict[str, Any]:
 
 
 def replay_core(chunks: int, repeat: int) -> dict[str, Any]:
+    from .replay import openai_chunks, same_work
+
     pieces = reads(sora_stream(chunks), 64 * 1024)
 
     def ours(p: list[bytes], check: bool) -> tuple[int, str] | None:
-        return ours_response(p, check, video=True, assemble=True)
+        from sora_core import ChatResponse
 
-    return _best({"ours": ours, "openai": openai_validate}, pieces, repeat)
+        response = ChatResponse(stream=True, video=True, assemble=False)
+        response.receive_headers(200, [("content-type", "text/event-stream")])
+        for piece in [*p, b""]:
+            response.receive_body(piece)
+        video = response.video_result
+        assert video is not None
+        return (len(video.text), video.video_url or "") if check else None
+
+    def openai(p: list[bytes], check: bool) -> tuple[int, str] | None:
+        result = same_work(openai_chunks("decoder", p))
+        return (len(result["text"]), result["video_url"] or "") if check else None
+
+    return _best({"ours": ours, "openai": openai}, pieces, repeat)
 
 
 def _sized_stream(chunks: int, content_size: int) -> bytes:
