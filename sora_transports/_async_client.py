@@ -41,7 +41,6 @@ from ._client_core import (
     READ_SIZE,
     CallState,
     ClientConfig,
-    check_head_size,
     configure,
     logger,
     ssl_context,
@@ -428,12 +427,8 @@ class AsyncClient:
                 return conn, events
             for event in batch:
                 if isinstance(event, ResponseStarted):
-                    try:
-                        # h11 bounds only a head that is still incomplete.
-                        check_head_size(self._config.limits, event.reason, event.headers)
-                    except LimitExceeded:
-                        state.response = None  # what came with a refused head is not kept
-                        raise
+                    # (The head's size limit is the core's: ChatConnection
+                    # holds it exactly, however the head was split.)
                     state.started = event
                     logger.debug("HTTP %d from %s", event.status_code, call.request.url)
                     if 200 <= event.status_code < 300:

@@ -202,6 +202,39 @@ def test_header_limit_is_a_constructor_argument(
         )
 
 
+def tight_head(size: int) -> Callable[[hs.Peer], None]:
+    """A complete answer whose head is exactly ``size`` bytes, written
+    "Name:value" (no space after the colon, as some servers write it)."""
+
+    def behaviour(peer: hs.Peer) -> None:
+        peer.read_request()
+        start = "HTTP/1.1 200 OK\r\nContent-Type:text/event-stream\r\n"
+        start += f"Content-Length:{len(hs.COMPLETE)}\r\n"
+        room = size - len(start) - len("X-Pad:\r\n\r\n")
+        head = (start + "X-Pad:" + "p" * room + "\r\n\r\n").encode("latin-1")
+        assert len(head) == size
+        peer.send(head)
+        peer.send(hs.COMPLETE)
+
+    return behaviour
+
+
+@pytest.mark.parametrize("transport", ["trio", "asyncio"])
+@pytest.mark.parametrize(("size", "ok"), [(4096, True), (4097, False)])
+def test_the_head_limit_is_exact_on_the_wire_level_transports(
+    transport: str, size: int, ok: bool
+) -> None:
+    # The wire-level transports leave the head limit to the core, which
+    # counts the bytes that came: a head of exactly max_header_size passes,
+    # one byte more does not, however the server spaced its header lines.
+    with serve(tight_head(size)) as server:
+        out = call(transport, server.base_url, limits=Limits(max_header_size=4096))
+    if ok:
+        assert out.error is None and out.streamed_text() == PARTIAL
+    else:
+        check(out, LimitExceeded, r"\(Limits.max_header_size\)", partial=None)
+
+
 # -- the body framing -------------------------------------------------------------------
 
 
