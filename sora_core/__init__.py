@@ -55,7 +55,19 @@ from ._events import (
     ResponseStarted,
     StreamEnded,
 )
+from ._exchange import ChatExchange, Exchange, ResponseReader
 from ._limits import Limits
+from ._machine import (
+    READ_SIZE,
+    Action,
+    CallMachine,
+    Connect,
+    Done,
+    Receive,
+    Release,
+    Send,
+    Sleep,
+)
 from ._models import (
     APIErrorBody,
     ChatCompletion,
@@ -74,7 +86,8 @@ from ._models import (
     image_part,
     text_part,
 )
-from ._request import HTTPRequest, build_request, redirect_request, resolve_config
+from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_text
+from ._request import HTTPRequest, build_request, redirect_request
 from ._response import ChatResponse
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import ServerSentEvent, SSEDecoder
@@ -94,19 +107,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NEED_DATA",
+    "READ_SIZE",
+    "REDACTED",
     "REDIRECT_STATUSES",
     "APIError",
     "APIErrorBody",
     "APIErrorReceived",
     "APIStatusError",
     "APIStreamError",
+    "Action",
     "AuthenticationError",
     "BadRequestError",
     "Budget",
     "Call",
+    "CallMachine",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatConnection",
+    "ChatExchange",
     "ChatRequest",
     "ChatResponse",
     "Choice",
@@ -115,12 +133,15 @@ __all__ = [
     "ChunkReceived",
     "CompletionReceived",
     "ConflictError",
+    "Connect",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionLost",
     "DeadlineExceeded",
     "Delta",
+    "Done",
     "Event",
+    "Exchange",
     "ExchangeComplete",
     "FunctionCall",
     "FunctionCallDelta",
@@ -136,11 +157,16 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "Receive",
+    "Release",
     "RemoteProtocolError",
+    "ResponseReader",
     "ResponseStarted",
     "RetryPolicy",
     "SSEDecoder",
+    "Send",
     "ServerSentEvent",
+    "Sleep",
     "SoraError",
     "StreamEnded",
     "Timeout",
@@ -162,9 +188,12 @@ __all__ = [
     "build_request",
     "converter",
     "image_part",
+    "is_secret_header",
     "parse_retry_after",
+    "redact",
+    "redact_headers",
+    "redact_text",
     "redirect_request",
-    "resolve_config",
     "status_error_class",
     "text_part",
 ]

@@ -24,7 +24,7 @@ from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, Sor
 from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
 from ._limits import Limits
 from ._models import ChatCompletion, ChatRequest
-from ._request import HTTPRequest, build_request, resolve_config
+from ._request import HTTPRequest, build_request
 from ._response import ChatResponse
 from ._video import VideoResult
 
@@ -126,12 +126,16 @@ class ChatConnection:
 
     # -- sending -----------------------------------------------------------------
 
-    def send(self, request: ChatRequest | HTTPRequest) -> bytes:
+    def send(
+        self, request: ChatRequest | HTTPRequest, *, response: ChatResponse | None = None
+    ) -> bytes:
         """The bytes to write for ``request``.
 
-        A :class:`ChatRequest` is built with the base URL, token and headers
-        given to the constructor (``SORA_BASE_URL`` / ``SORA_API_KEY`` when
-        none were).
+        A :class:`ChatRequest` is built with the base URL and token given to
+        the constructor. ``response`` is the message-level object that reads
+        the answer (any object with :class:`ChatResponse`'s ``receive_headers``
+        / ``receive_body_into`` / ``ended``, e.g. a video task or download
+        reader); by default a :class:`ChatResponse` for the request.
         """
         self._check_usable()
         if self._state == CLOSED:
@@ -144,8 +148,15 @@ class ChatConnection:
                 "before sending the next one, or open another connection"
             )
         if isinstance(request, ChatRequest):
-            base_url, api_key = resolve_config(self._base_url, self._api_key)
-            http = build_request(request, base_url=base_url, api_key=api_key, headers=self._headers)
+            if not self._base_url:
+                raise LocalProtocolError(
+                    "ChatConnection needs base_url=... to send a ChatRequest, or an "
+                    "HTTPRequest built with build_request (the core reads no environment: "
+                    "SORA_BASE_URL / OPENAI_BASE_URL are read by the clients)"
+                )
+            http = build_request(
+                request, base_url=self._base_url, api_key=self._api_key, headers=self._headers
+            )
             model: str | None = request.model
         elif isinstance(request, HTTPRequest):
             http = request
@@ -165,13 +176,15 @@ class ChatConnection:
             self._error = LocalProtocolError(f"cannot send this request: {exc}")
             raise self._error from None
         self.request = http
-        self._response = ChatResponse(
-            stream=http.stream,
-            model=model,
-            video=self._video,
-            assemble=self._assemble,
-            limits=self.limits,
-        )
+        if response is None:
+            response = ChatResponse(
+                stream=http.stream,
+                model=model,
+                video=self._video,
+                assemble=self._assemble,
+                limits=self.limits,
+            )
+        self._response = response
         self._body_started = False
         self._state = WAITING
         return data

@@ -8,7 +8,6 @@ values with CR, LF or NUL are refused before anything is sent.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
@@ -18,8 +17,9 @@ import attrs
 from . import _json
 from ._errors import LocalProtocolError
 from ._models import ChatRequest
+from ._redact import REDACTED, is_secret_header, redact_headers
 
-__all__ = ["HTTPRequest", "build_request", "redirect_request", "resolve_config"]
+__all__ = ["HTTPRequest", "build_request", "check_header", "redirect_request"]
 
 USER_AGENT = "sora-sansio/0.1"
 
@@ -27,23 +27,10 @@ USER_AGENT = "sora-sansio/0.1"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # fullmatch: "$" would let "\n" end it
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 _BAD_URL = re.compile(r"[\x00-\x20\x7f]")
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
-# Header names that carry credentials in practice (X-Auth-Token, Cookie,
-# Ocp-Apim-Subscription-Key, X-Goog-Api-Key, ...): hidden in reprs and
-# dropped on a redirect to another origin, like Authorization.
-_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "session", "password", "credential")
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether header ``name`` may carry a credential (hidden, and never
-    carried to another origin)."""
-    lower = name.lower()
-    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
 
 
 def _redacted(headers: tuple[tuple[str, str], ...]) -> str:
-    shown = [(name, "<redacted>" if is_secret_header(name) else value) for name, value in headers]
-    return repr(shown)
+    return repr(redact_headers(headers))
 
 
 @attrs.frozen(repr=False)
@@ -91,27 +78,11 @@ def check_header(name: str, value: str) -> None:
     if not _TOKEN.fullmatch(name):
         raise LocalProtocolError(f"invalid header name {name!r}: it must be an RFC 9110 token")
     if _BAD_VALUE.search(value):
-        shown = "<redacted>" if is_secret_header(name) else repr(value)
+        shown = REDACTED if is_secret_header(name) else repr(value)
         raise LocalProtocolError(
             f"header {name!r} has a CR, LF or NUL in its value {shown}; "
             "remove them (they would split the request)"
         )
-
-
-def resolve_config(
-    base_url: str | None = None, api_key: str | None = None
-) -> tuple[str, str | None]:
-    """Base URL and token from the arguments, else ``SORA_BASE_URL`` /
-    ``SORA_API_KEY``, else ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``."""
-    env = os.environ
-    url = base_url or env.get("SORA_BASE_URL") or env.get("OPENAI_BASE_URL")
-    if not url:
-        raise LocalProtocolError(
-            "no base URL: pass base_url='https://relay.example/v1' "
-            "or set SORA_BASE_URL (or OPENAI_BASE_URL)"
-        )
-    key = api_key if api_key is not None else env.get("SORA_API_KEY") or env.get("OPENAI_API_KEY")
-    return url, key
 
 
 def _split_url(url: str) -> tuple[str, str, int, str]:

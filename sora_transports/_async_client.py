@@ -12,41 +12,27 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
 from sora_core import (
-    APIErrorReceived,
-    APIStreamError,
-    Call,
+    CallMachine,
     ChatCompletion,
-    ChatConnection,
     ChatRequest,
-    ConnectionLost,
+    Connect,
     Event,
-    ExchangeComplete,
-    LimitExceeded,
     Limits,
     LocalProtocolError,
-    RemoteProtocolError,
+    Receive,
     ResponseStarted,
     RetryPolicy,
-    SoraError,
+    Send,
     VideoResult,
 )
 
-from ._client_core import (
-    READ_SIZE,
-    CallState,
-    ClientConfig,
-    configure,
-    logger,
-    ssl_context,
-    video_request,
-    wants_video,
-)
+from ._client_core import ClientConfig, configure, logger, ssl_context, video_request
+from ._drive import AsyncCallIO, Pool, adrive
 from ._streams import AsyncByteStream
 
 __all__ = ["AsyncBackend", "AsyncClient", "AsyncEventStream"]
@@ -93,41 +79,64 @@ class AsyncBackend(Protocol):
         """Close ``stream`` at once; never raises, works while being cancelled."""
 
 
-class _Lease:
-    """A connection checked out of the pool for one exchange."""
+class _WireIO:
+    """The I/O of one call over an :class:`AsyncBackend` (wire level)."""
 
-    __slots__ = ("eof", "origin", "received", "reused", "stream")
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.backend = backend = client._backend
+        self.clock = client._clock
+        self.sleep = client._sleep
+        self.stream: AsyncByteStream | None = None
+        self.origin: Origin | None = None
+        self._read, self._write = backend.read, backend.write
 
-    def __init__(self, stream: AsyncByteStream, origin: Origin, reused: bool) -> None:
-        self.stream = stream
-        self.origin = origin
-        self.reused = reused
-        self.received = 0  # bytes read in this exchange
-        self.eof = False  # the server closed its end: never reuse
+    async def connect(self, action: Connect) -> bool:
+        client, req = self.client, action.request
+        pool = client._pool
+        self.origin = origin = req.origin
+        if action.fresh:
+            for stale in pool.drop(origin):
+                await self.backend.close(stale)
+        else:
+            self.stream = pool.take(origin)
+            if self.stream is not None:
+                return True
+        tls = req.scheme == "https"
+        if tls and client._ssl is None:
+            client._ssl = ssl_context(client._config.verify)
+        logger.debug("connecting to %s:%d", req.host, req.port)
+        self.stream = await self.backend.connect(
+            req.host,
+            req.port,
+            ssl_context=client._ssl if tls else None,
+            server_hostname=req.host if tls else None,
+            timeout=action.timeout.seconds,
+        )
+        if self.stream is None:
+            raise action.timeout.error(f"{req.host}:{req.port}")
+        return False
 
+    async def send(self, action: Send) -> None:
+        assert self.stream is not None and action.data is not None
+        logger.debug("%s %s", action.request.method, action.request.url)
+        if not await self._write(self.stream, action.data, action.timeout.seconds):
+            raise action.timeout.error("sending the request")
 
-def _drain(conn: ChatConnection, out: list[Event], eof: bool) -> SoraError | None:
-    """Move the available events to ``out``; the error that ended them, if any.
+    async def receive(self, action: Receive) -> bytes:
+        assert self.stream is not None
+        data = await self._read(self.stream, action.max_bytes, action.timeout.seconds)
+        if data is None:
+            raise action.timeout.error()
+        return data
 
-    At EOF a response that did not end is a lost connection, whatever h11
-    called it; the events completed before an error are handed out first.
-    """
-    try:
-        out.extend(conn.events())
-    except RemoteProtocolError as exc:
-        response = conn.response
-        if eof and not isinstance(exc, LimitExceeded) and not (response and response.ended):
-            lost = ConnectionLost(
-                "the server closed the connection before the response was complete",
-                partial=exc.partial,
-                video=exc.video,
-            )
-            lost.__cause__ = exc
-            return lost
-        return exc
-    except SoraError as exc:
-        return exc
-    return None
+    async def release(self, reusable: bool) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        assert self.origin is not None
+        if not (reusable and self.client._pool.put(self.origin, stream)):
+            await self.backend.close(stream)
 
 
 class AsyncEventStream:
@@ -138,12 +147,14 @@ class AsyncEventStream:
     ``APIErrorReceived`` for an error event inside the stream, which is then
     raised as :class:`~sora_core.APIStreamError` after the stream ended).
     Leaving the block early closes the connection. :attr:`partial` and
-    :attr:`video` keep what arrived, also after an error.
+    :attr:`video` keep what arrived, also after an error; :attr:`result` is
+    the call's result once the stream ended.
     """
 
-    def __init__(self, events: AsyncIterator[Event], state: CallState) -> None:
-        self._events = events
-        self.state = state
+    def __init__(self, machine: CallMachine, io: AsyncCallIO) -> None:
+        self.machine = machine
+        self._result: list[Any] = []
+        self._events = adrive(machine, io, self._result)
 
     async def __aenter__(self) -> AsyncEventStream:
         return self
@@ -157,32 +168,33 @@ class AsyncEventStream:
         return self
 
     async def __anext__(self) -> Event:
-        try:
-            return await self._events.__anext__()
-        except SoraError as exc:
-            self.state.redact(exc)  # a relay may echo the token in its error
-            raise
+        return await self._events.__anext__()
 
     async def aclose(self) -> None:
         """Stop reading; the connection is closed unless the response was read whole."""
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await self._events.aclose()
+
+    @property
+    def result(self) -> Any:
+        """The call's result, once the stream ended (``None`` before)."""
+        return self._result[0] if self._result else None
 
     @property
     def response(self) -> ResponseStarted | None:
         """The status and headers, once they arrived."""
-        return self.state.started
+        return self.machine.response
 
     @property
     def partial(self) -> ChatCompletion | None:
         """The completion assembled from what arrived so far."""
-        return self.state.partial
+        partial: ChatCompletion | None = self.machine.partial
+        return partial
 
     @property
     def video(self) -> VideoResult | None:
         """The sora result so far (task id and links survive a dropped connection)."""
-        return self.state.video
+        video: VideoResult | None = self.machine.video
+        return video
 
 
 class AsyncClient:
@@ -205,6 +217,8 @@ class AsyncClient:
     without the token across origins. ``clock`` and ``sleep`` are injectable
     for tests.
     """
+
+    _wire = True
 
     def __init__(
         self,
@@ -243,7 +257,7 @@ class AsyncClient:
         self._clock = clock or backend.clock
         self._sleep = sleep or backend.sleep
         self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[Origin, list[AsyncByteStream]] = {}
+        self._pool: Pool[AsyncByteStream] = Pool(_MAX_IDLE)
         self._closed = False
 
     @staticmethod
@@ -266,7 +280,7 @@ class AsyncClient:
 
     def stream(self, request: ChatRequest) -> AsyncEventStream:
         """The events of ``request`` as they arrive: ``async with client.stream(r) as s``."""
-        return self._stream(request, wants_video(request))
+        return self.run(self._config.chat_exchange(request))
 
     async def chat(self, request: ChatRequest) -> ChatCompletion:
         """The completion for ``request``; a streaming request is assembled.
@@ -275,10 +289,8 @@ class AsyncClient:
         :class:`~sora_core.APIStreamError` or transport errors, each with
         ``.partial``.
         """
-        async with self.stream(request) as events:
-            async for _ in events:
-                pass
-            return events.state.completion()
+        result: ChatCompletion = await self._call(self._config.chat_exchange(request, "completion"))
+        return result
 
     async def generate_video(
         self,
@@ -304,22 +316,15 @@ class AsyncClient:
         request = video_request(
             prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
         )
-        async with self._stream(request, True) as events:
-            try:
-                async for event in events:
-                    if on_event is not None:
-                        on_event(event)
-            except APIStreamError as exc:
-                raise events.state.video_failure(exc) from exc
-            return events.state.video_result()
+        exchange = self._config.chat_exchange(request, "video", video=True)
+        result: VideoResult = await self._call(exchange, on_event)
+        return result
 
     async def aclose(self) -> None:
         """Close the idle connections; the client refuses new calls afterwards."""
-        self._closed = True
-        idle, self._idle = self._idle, {}
-        for streams in idle.values():
-            for stream in streams:
-                await self._backend.close(stream)
+        self._closed = self._pool.closed = True
+        for stream in self._pool.drop():
+            await self._backend.close(stream)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -329,204 +334,21 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
-    # -- the pool -------------------------------------------------------------------
+    # -- running exchanges ------------------------------------------------------------
 
-    async def _acquire(self, call: Call) -> _Lease:
+    def _io(self) -> AsyncCallIO:
+        return _WireIO(self)
+
+    def run(self, exchange: Any) -> AsyncEventStream:
+        """An :class:`AsyncEventStream` running ``exchange`` (any :class:`~sora_core.Exchange`)."""
         if self._closed:
             raise LocalProtocolError("this client is closed")
-        req = call.request
-        origin: Origin = (req.scheme, req.host.lower(), req.port)
-        idle = self._idle.get(origin)
-        if idle:
-            return _Lease(idle.pop(), origin, reused=True)
-        budget = call.connect_budget(self._clock())
-        tls = req.scheme == "https"
-        if tls and self._ssl is None:
-            self._ssl = ssl_context(self._config.verify)
-        logger.debug("connecting to %s:%d", req.host, req.port)
-        stream = await self._backend.connect(
-            req.host,
-            req.port,
-            ssl_context=self._ssl if tls else None,
-            server_hostname=req.host if tls else None,
-            timeout=budget.seconds,
-        )
-        if stream is None:
-            raise budget.error(f"{req.host}:{req.port}")
-        return _Lease(stream, origin, reused=False)
+        machine = self._config.machine(exchange, None, wire=self._wire)
+        return AsyncEventStream(machine, self._io())
 
-    async def _release(self, lease: _Lease, reusable: bool) -> None:
-        idle = self._idle.setdefault(lease.origin, [])
-        # A body that ended with the connection (no Content-Length, no
-        # chunks) leaves h11 ready for the next exchange on a closed socket.
-        if reusable and not lease.eof and not self._closed and len(idle) < _MAX_IDLE:
-            idle.append(lease.stream)
-        else:
-            await self._backend.close(lease.stream)
-
-    async def _drop_idle(self, origin: Origin) -> None:
-        for stream in self._idle.pop(origin, []):
-            await self._backend.close(stream)
-
-    # -- one call ------------------------------------------------------------------
-
-    def _stream(self, request: ChatRequest, video: bool) -> AsyncEventStream:
-        state = CallState(self._config.api_key)
-        return AsyncEventStream(self._events(request, video, state), state)
-
-    async def _batch(
-        self, lease: _Lease, conn: ChatConnection, call: Call, cap: int | None = None
-    ) -> tuple[list[Event], SoraError | None]:
-        """The next events (reading as needed), and the error that ended them.
-
-        With ``cap``, returns (maybe with no event) once the exchange has read
-        more than ``cap`` bytes.
-        """
-        out: list[Event] = []
-        error = _drain(conn, out, eof=False)
-        while not out and error is None:
-            if cap is not None and lease.received > cap:
-                break
-            budget = call.read_budget(self._clock())
-            data = await self._backend.read(lease.stream, READ_SIZE, budget.seconds)
-            if data is None:
-                raise budget.error()
-            lease.received += len(data)
-            lease.eof = lease.eof or not data
-            conn.receive_data(data)
-            error = _drain(conn, out, eof=not data)
-        return out, error
-
-    async def _send(
-        self, lease: _Lease, call: Call, video: bool, state: CallState
-    ) -> tuple[ChatConnection, list[Event]]:
-        """Send the request; read until a 2xx head, or a whole error response."""
-        conn = ChatConnection(limits=self._config.limits, video=video)
-        data = conn.send(call.request)
-        state.response = conn.response
-        logger.debug("%s %s", call.request.method, call.request.url)
-        budget = call.read_budget(self._clock())
-        if not await self._backend.write(lease.stream, data, budget.seconds):
-            raise budget.error("sending the request")
-        events: list[Event] = []
-        lease.received = 0
-        cap = self._config.limits.max_body_size
-        while True:
-            batch, error = await self._batch(lease, conn, call, cap if state.started else None)
-            events += batch
-            if error is not None:
-                raise error
-            if state.started is not None and lease.received > cap and conn.response:
-                # An error page that does not end: keep its start (the core
-                # keeps 64 KiB of it), stop reading and drop the connection,
-                # rather than read it for ever to reuse the connection.
-                logger.debug("error body over %d bytes: cut", cap)
-                events += conn.response.receive_body(b"")
-                conn.close()
-                events.append(ExchangeComplete(False))
-                return conn, events
-            for event in batch:
-                if isinstance(event, ResponseStarted):
-                    # (The head's size limit is the core's: ChatConnection
-                    # holds it exactly, however the head was split.)
-                    state.started = event
-                    logger.debug("HTTP %d from %s", event.status_code, call.request.url)
-                    if 200 <= event.status_code < 300:
-                        return conn, events
-                elif isinstance(event, ExchangeComplete):
-                    return conn, events
-
-    async def _open(
-        self, call: Call, video: bool, state: CallState
-    ) -> tuple[_Lease, ChatConnection, list[Event]]:
-        """Send the request until a 2xx head arrives, retrying and following
-        redirects; an error response is raised. Nothing was handed out yet."""
-        while True:
-            lease: _Lease | None = None
-            state.started = None
-            try:
-                lease = await self._acquire(call)
-                conn, events = await self._send(lease, call, video, state)
-            except SoraError as exc:
-                if lease is not None:
-                    await self._backend.close(lease.stream)
-                state.attach(exc)
-                if (
-                    lease is not None
-                    and lease.reused
-                    and state.started is None
-                    and isinstance(exc, ConnectionLost)
-                ):
-                    # A kept-alive connection the server closed meanwhile: the
-                    # request never reached it. Try a fresh one. The other
-                    # idle connections to that origin are likely stale too and
-                    # are dropped, so the next attempt is on a new connection
-                    # (never "reused"): this cannot loop. Not once per call but
-                    # once per reused connection: a server that closes every
-                    # connection after answering (a 5xx between retries) must
-                    # not turn its status into a ConnectionLost.
-                    await self._drop_idle(lease.origin)
-                    continue
-                delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)
-                if delay is None:
-                    raise
-                logger.debug("retry %d in %.2f s after %s", call.attempt, delay, exc)
-                await self._sleep(delay)
-                continue
-            except BaseException:
-                if lease is not None:
-                    await self._backend.close(lease.stream)
-                raise
-            head = state.started
-            assert head is not None
-            if 200 <= head.status_code < 300:
-                return lease, conn, events
-            done = events[-1]
-            assert isinstance(done, ExchangeComplete)
-            await self._release(lease, done.reusable)
-            error_event = next((e for e in events if isinstance(e, APIErrorReceived)), None)
-            if error_event is None:  # pragma: no cover - the core always reports one
-                raise RemoteProtocolError(f"HTTP {head.status_code} without an error report")
-            if call.redirect(head.status_code, head.headers) is not None:
-                logger.debug("redirected to %s", call.request.url)
-                continue
-            delay = call.retry_delay(
-                now=self._clock(),
-                wall=time.time(),
-                status_code=head.status_code,
-                headers=head.headers,
-            )
-            if delay is None:
-                raise error_event.exception()
-            logger.debug("retry %d in %.2f s after HTTP %d", call.attempt, delay, head.status_code)
-            await self._sleep(delay)
-
-    async def _events(
-        self, request: ChatRequest, video: bool, state: CallState
-    ) -> AsyncIterator[Event]:
-        call = self._config.new_call(request, self._clock())
-        lease, conn, events = await self._open(call, video, state)
-        reusable = False
-        try:
-            done = False
-            while True:
-                for event in events:
-                    if isinstance(event, ExchangeComplete):
-                        done, reusable = True, event.reusable
-                    if state.see(event):
-                        yield event
-                if done:
-                    break
-                events, error = await self._batch(lease, conn, call)
-                if error is not None:
-                    for event in events:
-                        if state.see(event):
-                            yield event
-                    raise error
-        except BaseException as exc:
-            await self._backend.close(lease.stream)
-            if isinstance(exc, SoraError):
-                state.attach(exc)
-            raise
-        await self._release(lease, reusable)
-        state.finish()
+    async def _call(self, exchange: Any, on_event: Callable[[Event], None] | None = None) -> Any:
+        async with self.run(exchange) as events:
+            async for event in events:
+                if on_event is not None:
+                    on_event(event)
+            return events.result

@@ -23,41 +23,28 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from sora_core import (
-    APIError,
-    APIErrorReceived,
-    APIStatusError,
-    APIStreamError,
-    Call,
-    ChatCompletion,
+    CallMachine,
+    ChatExchange,
     ChatRequest,
-    ChatResponse,
-    CompletionReceived,
-    Event,
-    ExchangeComplete,
     HTTPRequest,
     LimitExceeded,
     Limits,
     LocalProtocolError,
-    RemoteProtocolError,
-    ResponseStarted,
     RetryPolicy,
     SoraError,
-    StreamEnded,
     TransportError,
-    VideoGenerationFailed,
-    VideoResult,
     build_request,
     image_part,
-    resolve_config,
     text_part,
 )
-from sora_core._request import is_secret_header
+from sora_core._exchange import Want
+from sora_core._redact import REDACTED, redact, redact_headers
 
 if TYPE_CHECKING:
     from sora_core._models import JSON
 
 __all__ = [
-    "CallState",
+    "REDACTED",
     "ClientConfig",
     "check_head_size",
     "configure",
@@ -65,22 +52,45 @@ __all__ = [
     "logger",
     "map_exceptions",
     "redact",
+    "resolve_config",
     "ssl_context",
     "video_request",
 ]
 
 logger = logging.getLogger("sora_transports")
 
-#: How much one read asks for.
-READ_SIZE = 64 * 1024
-
 
 # -- configuration -------------------------------------------------------------
 
 
+def resolve_config(
+    base_url: str | None = None, api_key: str | None = None
+) -> tuple[str, str | None]:
+    """Base URL and token from the arguments, else ``SORA_BASE_URL`` /
+    ``SORA_API_KEY``, else ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``.
+
+    The environment is read here, by the transports' configuration, never
+    by ``sora_core``.
+    """
+    env = os.environ
+    url = base_url or env.get("SORA_BASE_URL") or env.get("OPENAI_BASE_URL")
+    if not url:
+        raise LocalProtocolError(
+            "no base URL: pass base_url='https://relay.example/v1' "
+            "or set SORA_BASE_URL (or OPENAI_BASE_URL)"
+        )
+    key = api_key if api_key is not None else env.get("SORA_API_KEY") or env.get("OPENAI_API_KEY")
+    return url, key
+
+
 def _headers_repr(headers: tuple[tuple[str, str], ...]) -> str:
     # A token passed in a custom header (X-Api-Key, api-key, ...) stays hidden.
-    return repr(tuple((k, REDACTED if is_secret_header(k) else v) for k, v in headers))
+    return repr(tuple(redact_headers(headers)))
+
+
+def wants_video(request: ChatRequest) -> bool:
+    """Whether the sora video layer runs for ``request`` (its model starts with sora)."""
+    return str(request.model).lower().startswith("sora")
 
 
 @attrs.frozen
@@ -109,16 +119,29 @@ class ClientConfig:
             request, base_url=self.base_url, api_key=self.api_key, headers=self.headers
         )
 
-    def new_call(self, request: ChatRequest, now: float) -> Call:
-        """A :class:`~sora_core.Call` for ``request`` starting at ``now``."""
-        return Call(
+    def chat_exchange(
+        self, request: ChatRequest, want: Want = "events", video: bool | None = None
+    ) -> ChatExchange:
+        """The exchange for ``request`` (the video layer on for sora models)."""
+        return ChatExchange(
             self.build(request),
+            video=wants_video(request) if video is None else video,
+            want=want,
+        )
+
+    def machine(self, exchange: Any, now: float | None, *, wire: bool) -> CallMachine:
+        """A :class:`~sora_core.CallMachine` for ``exchange`` with these settings."""
+        return CallMachine(
+            exchange,
             started=now,
+            wire=wire,
             policy=self.policy,
             connect_timeout=self.connect_timeout,
             idle_timeout=self.idle_timeout,
             deadline=self.deadline,
             follow_redirects=self.follow_redirects,
+            limits=self.limits,
+            secret=self.api_key,
         )
 
 
@@ -167,10 +190,10 @@ def configure(
         follow_redirects=bool(follow_redirects),
         limits=limits or Limits(),
     )
-    # Build a request once, so a bad URL, header or timeout fails here, not
-    # at the first call.
+    # Build a request and a machine once, so a bad URL, header or timeout
+    # fails here, not at the first call.
     probe = ChatRequest(model="probe", messages=[{"role": "user", "content": "x"}])
-    config.new_call(probe, 0.0)
+    config.machine(config.chat_exchange(probe), 0.0, wire=True)
     return config
 
 
@@ -210,52 +233,6 @@ def check_head_size(limits: Limits, reason: str, headers: Iterable[tuple[str, st
             f"the response head is larger than {limits.max_header_size} bytes "
             "(Limits.max_header_size)"
         )
-
-
-# -- secrets ------------------------------------------------------------------------
-
-#: What a secret is replaced with in error messages.
-REDACTED = "<redacted>"
-# Shorter "tokens" (test keys like "k") are not searched for: replacing them
-# would garble every message without protecting anything.
-_MIN_SECRET = 6
-
-
-def redact(exc: BaseException, secret: str | None) -> None:
-    """Take ``secret`` out of ``exc``: its message, its arguments, the error
-    body and text it carries, and the project errors it was raised from.
-
-    A relay may echo the token back ("invalid token sk-..."), in an error
-    body, an error event or the text of a failed generation; the message
-    built from it must not carry the token into logs and tracebacks.
-    """
-    if not secret or len(secret) < _MIN_SECRET:
-        return
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen or not isinstance(e, SoraError):
-            continue
-        seen.add(id(e))
-        e.message = e.message.replace(secret, REDACTED)
-        e.args = tuple(a.replace(secret, REDACTED) if isinstance(a, str) else a for a in e.args)
-        if isinstance(e, APIStatusError):
-            e.text = e.text.replace(secret, REDACTED)
-        if isinstance(e, VideoGenerationFailed):
-            e.reason = e.reason.replace(secret, REDACTED)
-        if isinstance(e, APIError) and e.body is not None and secret in repr(e.body):
-            e.body = attrs.evolve(
-                e.body,
-                message=e.body.message.replace(secret, REDACTED),
-                param=_scrub(e.body.param, secret),
-                code=_scrub(e.body.code, secret),
-            )
-        todo += [e.__cause__, e.__context__]
-
-
-def _scrub(value: Any, secret: str) -> Any:
-    return value.replace(secret, REDACTED) if isinstance(value, str) else value
 
 
 # -- the exception boundary ------------------------------------------------------
@@ -384,100 +361,3 @@ def video_request(
         extra=fields,
         **known,
     )
-
-
-# -- one call's events -------------------------------------------------------------
-
-
-def wants_video(request: ChatRequest) -> bool:
-    """Whether the sora video layer runs for ``request`` (its model starts with sora)."""
-    return str(request.model).lower().startswith("sora")
-
-
-class CallState:
-    """What one call received so far, shared by a stream object and its driver.
-
-    The driver points :attr:`response` at the message-level object of the
-    attempt being read and passes every event through :meth:`see`. An error
-    event inside a 200 stream is handed out like any event and raised as
-    :class:`~sora_core.APIStreamError` once the response has ended
-    (:meth:`finish`), after the ``StreamEnded`` that carries what was
-    assembled.
-    """
-
-    def __init__(self, secret: str | None = None) -> None:
-        self.response: ChatResponse | None = None
-        self.started: ResponseStarted | None = None
-        self.ended: StreamEnded | CompletionReceived | None = None
-        self.stream_error: APIErrorReceived | None = None
-        self._secret = secret
-
-    def redact(self, exc: SoraError) -> SoraError:
-        """``exc`` without the token (see :func:`redact`)."""
-        redact(exc, self._secret)
-        return exc
-
-    @property
-    def partial(self) -> ChatCompletion | None:
-        """The completion assembled from what arrived so far."""
-        return self.response.partial if self.response is not None else None
-
-    @property
-    def video(self) -> VideoResult | None:
-        """The sora result so far (``None`` when the video layer is off)."""
-        return self.response.video_result if self.response is not None else None
-
-    def see(self, event: Event) -> bool:
-        """Record ``event``; whether to hand it to the user."""
-        if isinstance(event, ExchangeComplete):
-            return False
-        if isinstance(event, ResponseStarted):
-            self.started = event
-        elif isinstance(event, (StreamEnded, CompletionReceived)):
-            self.ended = event
-        elif isinstance(event, APIErrorReceived) and self.stream_error is None:
-            self.stream_error = event
-        return True
-
-    def attach(self, exc: SoraError) -> SoraError:
-        """Give ``exc`` the partial result and the video of this call."""
-        if exc.partial is None:
-            exc.partial = self.partial
-        if exc.video is None:
-            exc.video = self.video
-        return self.redact(exc)
-
-    def finish(self) -> None:
-        """At the end of the response: raise the in-stream error, if one came."""
-        if self.stream_error is not None:
-            error = self.stream_error.exception(partial=self.partial, video=self.video)
-            raise self.redact(error)
-
-    def completion(self) -> ChatCompletion:
-        """The result of ``chat()``: the assembled or received completion."""
-        end = self.ended
-        if end is not None and end.completion is not None:
-            return end.completion
-        raise self.attach(RemoteProtocolError("the response ended without a completion"))
-
-    def video_result(self) -> VideoResult:
-        """The result of ``generate_video()``; raises
-        :class:`~sora_core.VideoGenerationFailed` when the relay reported a
-        failure or no video came."""
-        video = self.video
-        if video is None:
-            raise self.attach(RemoteProtocolError("the video layer did not run"))
-        if video.status != "succeeded" or not video.video_url:
-            reason = video.error or "the answer holds no video link"
-            raise self.redact(VideoGenerationFailed(reason, partial=self.partial, video=video))
-        return video
-
-    def video_failure(self, exc: APIStreamError) -> SoraError:
-        """What ``generate_video`` raises for an error event in the stream."""
-        video = self.video
-        if video is not None:
-            reason = video.error or exc.message
-            failed = VideoGenerationFailed(reason, partial=self.partial, video=video)
-            failed.__cause__ = exc
-            return self.redact(failed)
-        return self.redact(exc)

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import ssl
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -35,38 +32,22 @@ import urllib3
 import urllib3.exceptions
 
 from sora_core import (
-    APIErrorReceived,
-    APIStreamError,
     Budget,
-    Call,
-    ChatCompletion,
-    ChatRequest,
-    ChatResponse,
+    Connect,
     ConnectError,
     ConnectionLost,
-    Event,
     LimitExceeded,
-    Limits,
     LocalProtocolError,
+    Receive,
     RemoteProtocolError,
-    ResponseStarted,
-    RetryPolicy,
+    Send,
     SoraError,
     TransportError,
-    VideoResult,
 )
 
-from ._client_core import (
-    READ_SIZE,
-    CallState,
-    ClientConfig,
-    check_head_size,
-    configure,
-    describe,
-    logger,
-    video_request,
-    wants_video,
-)
+from ._client_core import check_head_size, describe, logger
+from ._drive import Head
+from ._sync import EventStream, SyncClient
 
 __all__ = ["Client", "EventStream"]
 
@@ -190,62 +171,77 @@ def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterato
         raise TransportError(describe(exc)) from exc
 
 
-class EventStream:
-    """The events of one call: ``with client.stream(request) as events``.
+class _RequestsIO:
+    """The I/O of one call over a :class:`requests.Session` (message level)."""
 
-    Iterate it for the core's events (``ResponseStarted``, ``ChunkReceived``,
-    video events, ``StreamEnded`` / ``CompletionReceived``, and
-    ``APIErrorReceived`` for an error event inside the stream, which is then
-    raised as :class:`~sora_core.APIStreamError` after the stream ended).
-    Leaving the block early closes the connection. :attr:`partial` and
-    :attr:`video` keep what arrived, also after an error.
-    """
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.clock = client._clock
+        self.sleep = client._sleep
+        self.response: requests.Response | None = None
 
-    def __init__(self, events: Iterator[Event], state: CallState) -> None:
-        self._events = events
-        self.state = state
+    def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
+        raise LocalProtocolError("the requests transport frames HTTP itself (no Connect)")
 
-    def __enter__(self) -> EventStream:
-        return self
+    def send(self, action: Send) -> Head:
+        http, client = action.request, self.client
+        session = client._session
+        logger.debug("%s %s", http.method, http.url)
+        with _map_exceptions(action.timeout, action.connect_timeout):
+            prepared = session.prepare_request(
+                requests.Request(
+                    http.method,
+                    http.url,
+                    headers=dict(http.headers),
+                    data=http.body,
+                    auth=_no_netrc,
+                )
+            )
+            url = prepared.url or http.url
+            settings = session.merge_environment_settings(url, {}, True, client._verify, None)
+            # Straight to the adapter, not through Session.send: even with
+            # allow_redirects=False, Session.send reads the whole body of any
+            # 3xx answer into memory (inflating gzip, with no limit) to prepare
+            # a redirect nobody asked for. Redirects are the machine's job.
+            connecting = action.connect_timeout
+            assert connecting is not None  # always set at message level
+            response = self.response = session.get_adapter(url).send(
+                prepared,
+                stream=True,
+                timeout=(connecting.seconds, action.timeout.seconds),
+                verify=settings["verify"] if settings["verify"] is not None else True,
+                cert=settings["cert"],
+                proxies=settings["proxies"],
+            )
+            requests.cookies.extract_cookies_to_jar(  # type: ignore[no-untyped-call]
+                session.cookies, prepared, response.raw
+            )
+        headers = list(response.raw.headers.items())
+        # http.client caps each line of the head (64 KiB) and their number
+        # (100); Limits.max_header_size caps the head as a whole.
+        check_head_size(client._config.limits, response.reason or "", headers)
+        logger.debug("HTTP %d from %s", response.status_code, response.url)
+        return response.status_code, headers, response.reason or ""
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def receive(self, action: Receive) -> bytes:
+        """The next body bytes as soon as any arrived (``b""`` at the end)."""
+        response = self.response
+        assert response is not None
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(action.timeout.seconds)
+        with _map_exceptions(action.timeout):
+            return raw.read1(action.max_bytes, decode_content=False) or b""
 
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> Event:
-        try:
-            return next(self._events)
-        except SoraError as exc:
-            self.state.redact(exc)  # a relay may echo the token in its error
-            raise
-
-    def close(self) -> None:
-        """Stop reading; the connection is closed unless the response was read whole."""
-        close = getattr(self._events, "close", None)
-        if close is not None:
-            close()
-
-    @property
-    def response(self) -> ResponseStarted | None:
-        """The status and headers, once they arrived."""
-        return self.state.started
-
-    @property
-    def partial(self) -> ChatCompletion | None:
-        """The completion assembled from what arrived so far."""
-        return self.state.partial
-
-    @property
-    def video(self) -> VideoResult | None:
-        """The sora result so far (task id and links survive a dropped connection)."""
-        return self.state.video
+    def release(self, reusable: bool) -> None:
+        # A body read to its end goes back to requests' pool; any other is closed.
+        response, self.response = self.response, None
+        if response is not None:
+            response.close()
 
 
-class Client:
+class Client(SyncClient):
     """A sync client over requests.
 
     ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
@@ -262,39 +258,18 @@ class Client:
     :class:`requests.Session` (its adapters are then yours).
     """
 
+    _wire = False
+
     def __init__(
         self,
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        connect_timeout: float = 10.0,
-        idle_timeout: float = 300.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        verify: bool | ssl.SSLContext = True,
-        follow_redirects: bool = False,
-        limits: Limits | None = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
         session: requests.Session | None = None,
+        **options: Any,
     ) -> None:
-        self._config: ClientConfig = configure(
-            base_url,
-            api_key,
-            headers=headers,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            verify=verify,
-            follow_redirects=follow_redirects,
-            limits=limits,
-        )
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
+        super().__init__(base_url, api_key, **options)
+        verify = self._config.verify
         self._own_session = session is None
         if session is not None and isinstance(verify, ssl.SSLContext):
             raise LocalProtocolError(
@@ -308,235 +283,15 @@ class Client:
                 session.mount(prefix, _Adapter(context))
         self._session = session
         self._verify = verify if isinstance(verify, bool) else True
-        self._closed = False
 
-    def __repr__(self) -> str:
-        return f"<sora_transports.requests.Client {self._config.base_url!r}>"
-
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved settings (the token is kept out of its repr)."""
-        return self._config
-
-    # -- public verbs ---------------------------------------------------------------
-
-    def stream(self, request: ChatRequest) -> EventStream:
-        """The events of ``request`` as they arrive: ``with client.stream(r) as s``."""
-        return self._stream(request, wants_video(request))
-
-    def chat(self, request: ChatRequest) -> ChatCompletion:
-        """The completion for ``request``; a streaming request is assembled.
-
-        Raises :class:`~sora_core.APIStatusError` subclasses,
-        :class:`~sora_core.APIStreamError` or transport errors, each with
-        ``.partial``.
-        """
-        with self.stream(request) as events:
-            for _ in events:
-                pass
-            return events.state.completion()
-
-    def generate_video(
-        self,
-        prompt: str,
-        *,
-        model: str = "sora-2",
-        image: str | bytes | os.PathLike[str] | None = None,
-        size: str | None = None,
-        seconds: int | str | None = None,
-        stream: bool = True,
-        on_event: Callable[[Event], None] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> VideoResult:
-        """Run a sora generation to its :class:`~sora_core.VideoResult`.
-
-        ``on_event`` sees every event (progress among them). The video layer
-        runs whatever the model is called. ``stream=False`` waits for one
-        whole answer instead of streaming progress. Raises
-        :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
-        relay reports a failure; a transport error keeps ``.video`` too, so
-        the task id and links survive a dropped connection.
-        """
-        request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
-        )
-        with self._stream(request, True) as events:
-            try:
-                for event in events:
-                    if on_event is not None:
-                        on_event(event)
-            except APIStreamError as exc:
-                raise events.state.video_failure(exc) from exc
-            return events.state.video_result()
+    def _io(self) -> _RequestsIO:
+        return _RequestsIO(self)
 
     def close(self) -> None:
         """Close the connections (of the session, when the client made it)."""
-        self._closed = True
+        super().close()
         if self._own_session:
             self._session.close()
 
     def __enter__(self) -> Client:
         return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    # -- one call ------------------------------------------------------------------------
-
-    def _stream(self, request: ChatRequest, video: bool) -> EventStream:
-        state = CallState(self._config.api_key)
-        return EventStream(self._events(request, video, state), state)
-
-    def _send(self, call: Call, video: bool, state: CallState) -> requests.Response:
-        if self._closed:
-            raise LocalProtocolError("this client is closed")
-        http = call.request
-        now = self._clock()
-        connecting, reading = call.connect_budget(now), call.read_budget(now)
-        state.response = ChatResponse(stream=http.stream, video=video, limits=self._config.limits)
-        state.started = None
-        logger.debug("%s %s", http.method, http.url)
-        session = self._session
-        with _map_exceptions(reading, connecting):
-            prepared = session.prepare_request(
-                requests.Request(
-                    http.method,
-                    http.url,
-                    headers=dict(http.headers),
-                    data=http.body,
-                    auth=_no_netrc,
-                )
-            )
-            url = prepared.url or http.url
-            settings = session.merge_environment_settings(url, {}, True, self._verify, None)
-            # Straight to the adapter, not through Session.send: even with
-            # allow_redirects=False, Session.send reads the whole body of any
-            # 3xx answer into memory (inflating gzip, with no limit) to prepare
-            # a redirect nobody asked for. Redirects are Call.redirect's job.
-            response = session.get_adapter(url).send(
-                prepared,
-                stream=True,
-                timeout=(connecting.seconds, reading.seconds),
-                verify=settings["verify"] if settings["verify"] is not None else True,
-                cert=settings["cert"],
-                proxies=settings["proxies"],
-            )
-            requests.cookies.extract_cookies_to_jar(  # type: ignore[no-untyped-call]
-                session.cookies, prepared, response.raw
-            )
-            return response
-
-    def _read(self, response: requests.Response, call: Call) -> bytes:
-        """The next body bytes as soon as any arrived (``b""`` at the end)."""
-        budget = call.read_budget(self._clock())
-        raw = response.raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(budget.seconds)
-        with _map_exceptions(budget):
-            return raw.read1(READ_SIZE, decode_content=False) or b""
-
-    def _read_head(self, response: requests.Response, state: CallState) -> list[Event]:
-        chat = state.response
-        assert chat is not None
-        headers = list(response.raw.headers.items())
-        # http.client caps each line of the head (64 KiB) and their number
-        # (100); Limits.max_header_size caps the head as a whole.
-        check_head_size(self._config.limits, response.reason or "", headers)
-        events = chat.receive_headers(response.status_code, headers, response.reason or "")
-        state.started = events[0] if isinstance(events[0], ResponseStarted) else None
-        logger.debug("HTTP %d from %s", response.status_code, response.url)
-        return events
-
-    def _head(
-        self, call: Call, video: bool, state: CallState
-    ) -> tuple[requests.Response, list[Event]]:
-        """Send; read the head, and the whole body of an error response."""
-        response = self._send(call, video, state)
-        try:
-            events = self._read_head(response, state)
-            if 200 <= response.status_code < 300:
-                return response, events
-            chat = state.response
-            assert chat is not None
-            received, cap = 0, self._config.limits.max_body_size
-            while not chat.ended:
-                data = self._read(response, call)
-                received += len(data)
-                events += chat.receive_body(data)
-                if received > cap and not chat.ended:
-                    # An error page that does not end: keep its start (the
-                    # core keeps 64 KiB of it), stop reading, drop the
-                    # connection rather than read it for ever to reuse it.
-                    logger.debug("error body over %d bytes: cut", cap)
-                    events += chat.receive_body(b"")
-        except BaseException:
-            response.close()
-            raise
-        response.close()  # read whole, the connection goes back to the pool; or cut
-        return response, events
-
-    def _open(
-        self, call: Call, video: bool, state: CallState
-    ) -> tuple[requests.Response, list[Event]]:
-        """Send until a 2xx head arrives, retrying and following redirects; an
-        error response is raised. Nothing was handed out yet."""
-        while True:
-            try:
-                response, events = self._head(call, video, state)
-            except SoraError as exc:
-                state.attach(exc)
-                delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)
-                if delay is None:
-                    raise
-                logger.debug("retry %d in %.2f s after %s", call.attempt, delay, exc)
-                self._sleep(delay)
-                continue
-            if 200 <= response.status_code < 300:
-                return response, events
-            head, error = events[0], events[-1]
-            if not isinstance(head, ResponseStarted) or not isinstance(error, APIErrorReceived):
-                raise RemoteProtocolError(f"HTTP {response.status_code} without an error report")
-            if call.redirect(head.status_code, head.headers) is not None:
-                logger.debug("redirected to %s", call.request.url)
-                continue
-            delay = call.retry_delay(
-                now=self._clock(),
-                wall=time.time(),
-                status_code=head.status_code,
-                headers=head.headers,
-            )
-            if delay is None:
-                raise error.exception()
-            logger.debug("retry %d in %.2f s after HTTP %d", call.attempt, delay, head.status_code)
-            self._sleep(delay)
-
-    def _events(self, request: ChatRequest, video: bool, state: CallState) -> Iterator[Event]:
-        call = self._config.new_call(request, self._clock())
-        response, events = self._open(call, video, state)
-        chat = state.response
-        assert chat is not None
-        try:
-            while True:
-                for event in events:
-                    if state.see(event):
-                        yield event
-                if chat.ended:
-                    break
-                events = []
-                chat.receive_body_into(self._read(response, call), events)
-        except SoraError as exc:
-            response.close()
-            state.attach(exc)
-            # The events completed before the error are handed out first.
-            for event in events:
-                if state.see(event):
-                    yield event
-            raise
-        except BaseException:
-            response.close()
-            raise
-        response.close()
-        state.finish()

@@ -462,11 +462,9 @@ def test_generate_reads_the_video_when_the_core_layer_is_off(
 ) -> None:
     # A relay serving video under a model name the core does not take for sora:
     # generate_video runs the video layer whatever the model is called.
-    import sora_transports._async_client as async_client
-    import sora_transports.requests as requests_transport
+    import sora_transports._client_core as client_core
 
-    for module in (async_client, requests_transport):
-        monkeypatch.setattr(module, "wants_video", lambda request: False)
+    monkeypatch.setattr(client_core, "wants_video", lambda request: False)
     argv = ["generate", "a cat", "--json", "--field", "max_tokens=1000"]
     argv += ["--no-stream"] if no_stream else []
     code, out, err = run(capsys, *argv, *conn(emu))

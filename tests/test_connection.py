@@ -362,10 +362,14 @@ def test_no_base_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(LocalProtocolError, match="SORA_BASE_URL"):
         ChatConnection().send(STREAM_REQ)
+    # The core reads no environment (issue 11): the clients' configuration does.
     monkeypatch.setenv("OPENAI_BASE_URL", "http://fallback.test/v1")
     monkeypatch.setenv("SORA_API_KEY", "sk-env")
-    data = ChatConnection().send(STREAM_REQ)
-    assert b"Host: fallback.test" in data and b"Bearer sk-env" in data
+    with pytest.raises(LocalProtocolError, match="reads no environment"):
+        ChatConnection().send(STREAM_REQ)
+    from sora_transports._client_core import resolve_config
+
+    assert resolve_config() == ("http://fallback.test/v1", "sk-env")
 
 
 @settings(max_examples=300, deadline=None)

@@ -323,7 +323,7 @@ def test_a_connection_the_server_closed_is_not_pooled(transport_name: str) -> No
     async def go() -> tuple[list[str], int]:
         async with module.Client(server.base_url, KEY, max_retries=0) as client:
             first = await client.chat(chat_request(True))
-            idle = sum(len(v) for v in client._idle.values())
+            idle = len(client._pool)
             second = await client.chat(chat_request(True))
             return [first.text, second.text], idle
 

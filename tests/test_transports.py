@@ -485,7 +485,7 @@ def test_asyncio_task_cancel_mid_stream(servers: dict[str, int], server: str, ta
                     break
                 await asyncio.sleep(0.01)
             second = await client.chat(chat_request(count=2))
-            idle = sum(len(v) for v in client._idle.values())
+            idle = len(client._pool)
             return seen, [first.text, second.text], idle
 
     seen, texts, idle = t.run(go)

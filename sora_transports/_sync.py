@@ -1,0 +1,215 @@
+"""What every synchronous client shares: the verbs, over :func:`drive`.
+
+A sync transport (``requests``, ``socket``) is a subclass that says how to
+open the I/O of one call (:meth:`SyncClient._io`) and whether it frames
+HTTP itself (``_wire``); the verbs and the event stream live here once.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable, Generator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from sora_core import (
+    CallMachine,
+    ChatCompletion,
+    ChatRequest,
+    Event,
+    Limits,
+    LocalProtocolError,
+    ResponseStarted,
+    RetryPolicy,
+    VideoResult,
+)
+from sora_core._exchange import Want
+
+from ._client_core import ClientConfig, configure, video_request
+from ._drive import SyncCallIO, drive
+
+__all__ = ["EventStream", "SyncClient"]
+
+
+class EventStream:
+    """The events of one call: ``with client.stream(request) as events``.
+
+    Iterate it for the core's events (``ResponseStarted``, ``ChunkReceived``,
+    video events, ``StreamEnded`` / ``CompletionReceived``, and
+    ``APIErrorReceived`` for an error event inside the stream, which is then
+    raised as :class:`~sora_core.APIStreamError` after the stream ended).
+    Leaving the block early closes the connection. :attr:`partial` and
+    :attr:`video` keep what arrived, also after an error; :attr:`result` is
+    the call's result once the stream ended.
+    """
+
+    def __init__(self, machine: CallMachine, events: Generator[Event, None, Any]) -> None:
+        self.machine = machine
+        self._events = events
+        self.result: Any = None
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Event:
+        try:
+            return next(self._events)
+        except StopIteration as stop:
+            self.result = stop.value
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the response was read whole."""
+        self._events.close()
+
+    @property
+    def response(self) -> ResponseStarted | None:
+        """The status and headers, once they arrived."""
+        return self.machine.response
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """The completion assembled from what arrived so far."""
+        partial: ChatCompletion | None = self.machine.partial
+        return partial
+
+    @property
+    def video(self) -> VideoResult | None:
+        """The sora result so far (task id and links survive a dropped connection)."""
+        video: VideoResult | None = self.machine.video
+        return video
+
+
+class SyncClient:
+    """The verbs of a synchronous client (see :class:`sora_transports.requests.Client`)."""
+
+    _wire = True
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        verify: bool | ssl.SSLContext = True,
+        follow_redirects: bool = False,
+        limits: Limits | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        import time
+
+        self._config: ClientConfig = configure(
+            base_url,
+            api_key,
+            headers=headers,
+            connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            verify=verify,
+            follow_redirects=follow_redirects,
+            limits=limits,
+        )
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__name__} {self._config.base_url!r}>"
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved settings (the token is kept out of its repr)."""
+        return self._config
+
+    def _io(self) -> SyncCallIO:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the connections; the client refuses new calls afterwards."""
+        self._closed = True
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- running exchanges --------------------------------------------------------------
+
+    def run(self, exchange: Any) -> EventStream:
+        """An :class:`EventStream` running ``exchange`` (any :class:`~sora_core.Exchange`)."""
+        if self._closed:
+            raise LocalProtocolError("this client is closed")
+        machine = self._config.machine(exchange, self._clock(), wire=self._wire)
+        return EventStream(machine, drive(machine, self._io()))
+
+    def _call(self, exchange: Any, on_event: Callable[[Event], None] | None = None) -> Any:
+        with self.run(exchange) as events:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+            return events.result
+
+    # -- public verbs ----------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> EventStream:
+        """The events of ``request`` as they arrive: ``with client.stream(r) as s``."""
+        return self.run(self._config.chat_exchange(request))
+
+    def chat(self, request: ChatRequest) -> ChatCompletion:
+        """The completion for ``request``; a streaming request is assembled.
+
+        Raises :class:`~sora_core.APIStatusError` subclasses,
+        :class:`~sora_core.APIStreamError` or transport errors, each with
+        ``.partial``.
+        """
+        want: Want = "completion"
+        result: ChatCompletion = self._call(self._config.chat_exchange(request, want))
+        return result
+
+    def generate_video(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        image: str | bytes | os.PathLike[str] | None = None,
+        size: str | None = None,
+        seconds: int | str | None = None,
+        stream: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> VideoResult:
+        """Run a sora generation to its :class:`~sora_core.VideoResult`.
+
+        ``on_event`` sees every event (progress among them). The video layer
+        runs whatever the model is called. ``stream=False`` waits for one
+        whole answer instead of streaming progress. Raises
+        :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
+        relay reports a failure; a transport error keeps ``.video`` too, so
+        the task id and links survive a dropped connection.
+        """
+        request = video_request(
+            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
+        )
+        exchange = self._config.chat_exchange(request, "video", video=True)
+        result: VideoResult = self._call(exchange, on_event)
+        return result
