@@ -160,8 +160,8 @@ class CallMachine:
     ``started`` is the time the call began on the clock later passed to
     :meth:`next_action` (``None``: at the first ``next_action``).
     ``wire=True`` for transports that move raw bytes (the machine frames
-    HTTP/1.1 through h11), ``False`` for those that frame HTTP themselves. ``secret`` (the token) is taken out of every error the
-    call raises.
+    HTTP/1.1 through h11), ``False`` for those that frame HTTP themselves.
+    ``secret`` (the token) is taken out of every error the call raises.
     """
 
     def __init__(
