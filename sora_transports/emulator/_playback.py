@@ -25,7 +25,7 @@ from ._styles import (
     prompt_of,
     usage_of,
 )
-from ._tasks import Task
+from ._tasks import Task, expiry
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -67,7 +67,8 @@ async def chat(emu: Emulator, ex: Exchange, req: Request) -> None:
     prompt = prompt_of(messages)
     created = time.time()
     policy = fault == "policy"
-    link_query = "" if emu.link_ttl is None else f"?expires={int(created + emu.link_ttl)}"
+    expires = expiry(created, emu.link_ttl)
+    link_query = "" if expires is None else f"?expires={expires}"
     gen = build(style, Context(model, prompt, req.base, body, policy, link_query))
     record: Task | None = None
     if gen.task is not None:

@@ -14,6 +14,7 @@ OpenAI's ``Video`` object, new-api's task envelope, and the
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 
 from ._styles import POLICY_REASON, new_task_id
 
-__all__ = ["Task", "TaskStore"]
+__all__ = ["Task", "TaskStore", "expiry"]
 
 QUEUED_SHARE = 0.15  # the part of the timeline a task spends queued
 _RANK = {"queued": 0, "in_progress": 1, "completed": 2, "failed": 2}
@@ -45,6 +46,11 @@ _CHAT_WORDS = {
     "completed": "succeeded",
     "failed": "failed",
 }
+
+
+def expiry(created: float, ttl: float | None) -> int | None:
+    """When links made at ``created`` expire: whole seconds, never early."""
+    return None if ttl is None else math.ceil(created + ttl)
 
 
 @dataclass
@@ -123,7 +129,7 @@ class Task:
 
     def expires_at(self) -> int | None:
         """When the file links stop working (``link_ttl`` after creation)."""
-        return None if self.link_ttl is None else int(self.created + self.link_ttl)
+        return expiry(self.created, self.link_ttl)
 
     def link(self, url: str) -> str:
         expires = self.expires_at()
