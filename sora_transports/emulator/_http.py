@@ -15,7 +15,7 @@ import http
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any, NoReturn
 from urllib.parse import parse_qs
@@ -69,7 +69,6 @@ class Request:
     body: bytes
     base: str  # "http://host:port" as the client addressed the emulator
     api: str = ""  # which API answered (for the stats and the log)
-    fields: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
