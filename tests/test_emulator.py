@@ -548,8 +548,29 @@ def test_serve_forever_stops_cleanly_on_ctrl_c() -> None:
 
 def test_constants_and_argument_checks() -> None:
     assert STYLES == ("markdown", "reasoning-html", "english")
-    assert set(FAULTS) == {"429", "500", "disconnect", "error-event", "policy", "stall"}
+    assert set(FAULTS) == {
+        "429",
+        "500",
+        "disconnect",
+        "disconnect-after-id",
+        "error-event",
+        "policy",
+        "stall",
+        "short-body",
+        "expired",
+    }
     bad: Any
-    for bad in ({"style": "x"}, {"fault": "x"}, {"speed": -1.0}, {"fault_count": -1}):
+    for bad in (
+        {"style": "x"},
+        {"fault": "x"},
+        {"speed": -1.0},
+        {"fault_count": -1},
+        {"poll_429": -1},
+        {"submit_429_after": -1},
+        {"disconnect_at": 101},
+        {"link_ttl": -1.0},
+        {"url_field": "x"},
+        {"task_seconds": -1.0},
+    ):
         with pytest.raises(ValueError):
             Emulator(**bad)

@@ -3,7 +3,7 @@
 A *script* is a list of :class:`Step` objects: a piece of delta text (in
 ``content`` or ``reasoning_content``), a ``: PING`` comment, the opening role
 chunk or the finishing chunk, each with the delay (in seconds, at speed 1) to
-wait before it is sent. The server in :mod:`sora_transports.emulator` plays a
+wait before it is sent. The emulator's playback (:mod:`._playback`) plays a
 script as an SSE stream, or waits it out and answers the text it would have
 built as one ``chat.completion``. Nothing here does I/O.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "POLICY_REASON",
     "POLICY_TEXT",
     "STYLES",
     "UPSTREAM_ERROR",
@@ -88,6 +89,12 @@ class Context:
     base: str  # "http://host:port" as the client addressed the emulator
     body: dict[str, Any] = field(default_factory=dict)
     policy: bool = False
+    link_query: str = ""  # appended to the file links ("?expires=…")
+
+    def links(self) -> tuple[str, str]:
+        """The video and thumbnail links a generation shows."""
+        files = f"{self.base}/files"
+        return f"{files}/sample.mp4{self.link_query}", f"{files}/sample.webp{self.link_query}"
 
 
 class Chunker:
@@ -176,8 +183,10 @@ class Generation:
         return sum(s.delay for s in self.steps[:upto])
 
 
-def fault_cut(steps: list[Step], fault: str | None) -> int:
-    """How many steps go out before a stream fault strikes."""
+def fault_cut(steps: list[Step], fault: str | None, at: int | None = None) -> int:
+    """How many steps go out before a stream fault strikes (``at``: the
+    progress percent at which ``disconnect`` strikes, instead of after the
+    second progress update)."""
     n = len(steps)
     if fault == "stall":
         return 1
@@ -186,6 +195,25 @@ def fault_cut(steps: list[Step], fault: str | None) -> int:
             if s.phase in ("queue", "progress") and s.kind == "text":
                 return i + 1
         return min(4, n - 1)
+    if fault == "disconnect-after-id":
+        last = [i for i, s in enumerate(steps) if s.phase == "task"]
+        return last[-1] + 1 if last else min(2, n - 1)
+    if fault == "disconnect" and at is not None:
+        hits = [
+            i
+            for i, s in enumerate(steps)
+            if s.phase == "progress" and s.progress is not None and s.progress >= at
+        ]
+        if not hits:
+            return max(1, n - 2)
+        i = hits[0]  # the whole progress line (a style may send it in pieces)
+        while (
+            i + 1 < n
+            and steps[i + 1].phase == "progress"
+            and steps[i + 1].progress == (steps[hits[0]].progress)
+        ):
+            i += 1
+        return i + 1
     if fault == "disconnect":
         seen = 0
         for i, s in enumerate(steps):
@@ -242,7 +270,7 @@ def _task(ctx: Context, task_id: str, video: str, thumb: str) -> dict[str, Any]:
 
 def _markdown(ctx: Context) -> Generation:
     task_id = new_task_id()
-    video, thumb = f"{ctx.base}/files/sample.mp4", f"{ctx.base}/files/sample.webp"
+    video, thumb = ctx.links()
     echo = json.dumps(_echo(ctx), indent=2, ensure_ascii=False) + "\n```"
     steps = [Step(kind="role", phase="head"), Step("```json", delay=0.05, phase="head")]
     steps += [Step(p, delay=0.01, phase="head") for p in _pieces("\n" + echo)]
@@ -286,7 +314,7 @@ def _markdown(ctx: Context) -> Generation:
 
 def _reasoning_html(ctx: Context) -> Generation:
     task_id = new_task_id()
-    video, thumb = f"{ctx.base}/files/sample.mp4", f"{ctx.base}/files/sample.webp"
+    video, thumb = ctx.links()
     r = "reasoning_content"
     steps = [
         Step(
@@ -331,7 +359,7 @@ def _reasoning_html(ctx: Context) -> Generation:
 
 def _english(ctx: Context) -> Generation:
     task_id = new_task_id()
-    video, thumb = f"{ctx.base}/files/sample.mp4", f"{ctx.base}/files/sample.webp"
+    video, thumb = ctx.links()
     steps = [Step(kind="role", phase="head")]
 
     def say(text: str, delay: float, phase: str, **kw: Any) -> None:
