@@ -78,7 +78,9 @@ class BatchSummary:
     batch killed before their task id came: they were sent again),
     ``followed`` the items resumed by task id, ``rate_limited`` the 429s,
     ``journal_writes`` / ``journal_commits`` the row changes and
-    transactions, ``elapsed`` the wall time.
+    transactions, ``elapsed`` the wall time; ``concurrency_lowered`` how
+    often repeated 429s halved the concurrency, ``final_concurrency`` where
+    it ended.
     """
 
     counts: dict[str, int]
@@ -90,6 +92,8 @@ class BatchSummary:
     journal_writes: int = 0
     journal_commits: int = 0
     elapsed: float = 0.0
+    concurrency_lowered: int = 0
+    final_concurrency: int = 0
 
     @property
     def ok(self) -> bool:
@@ -422,6 +426,8 @@ async def run_batch(
             journal_writes=jr.writes - writes_before,
             journal_commits=jr.transactions - commits_before,
             elapsed=time.monotonic() - started,
+            concurrency_lowered=gate.policy.lowered,
+            final_concurrency=gate.policy.limit,
         )
     finally:
         if own:
