@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 import time
@@ -116,14 +117,21 @@ def run(installed: tuple[pathlib.Path, pathlib.Path, dict], tmp_path_factory: An
     package, wheels, seconds = installed
     folder = tmp_path_factory.mktemp("harness")
     example = _guide_example(folder)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{probe.getsockname()[1]}/"
     with Emulator(speed=SPEED, api_key=KEY, stall_seconds=30) as emu:
         origin = emu.base_url[: -len("/v1")] + "/"
         config = {
             "pyodide": str(package),
             "wheels": str(wheels),
             "scripts": [str(HARNESS / "bootstrap.py"), str(HARNESS / "scenarios.py"), str(example)],
-            "env": {"SORA_BASE_URL": emu.base_url, "SORA_API_KEY": KEY},
-            "allow": origin,
+            "env": {
+                "SORA_BASE_URL": emu.base_url,
+                "SORA_API_KEY": KEY,
+                "REFUSED_BASE_URL": refused + "v1",
+            },
+            "allow": [origin, refused],
             "timeout_ms": (NODE_TIMEOUT - 10) * 1000,
         }
         path = folder / "config.json"
@@ -151,6 +159,7 @@ def test_pyodide_loads_offline_and_fetches_only_the_emulator(run: Run) -> None:
     fetched = [r["url"] for r in run.of("harness", "fetch")]
     assert fetched, "nothing went through fetch"
     assert all(u.startswith("http://127.0.0.1:") for u in fetched), fetched
+    assert sum(u.endswith("/v1/chat/completions") for u in fetched) == len(fetched)
     installed = run.one("bootstrap", "installed")
     names = " ".join(installed["wheels"])
     for dist in ("sora_sansio-", "h11-", "attrs-", "cattrs-"):
@@ -217,6 +226,22 @@ def test_pyodide_leaving_a_stream_early_leaves_the_client_usable(run: Run) -> No
     assert "again" in after["content"]
     # The stream was abandoned, not read to its end.
     assert after["t"] - left["t"] < 1000 / SPEED * 3, str(run)
+
+
+def test_pyodide_retries_a_429_after_its_retry_after(run: Run) -> None:
+    result = run.one("retry", "result")
+    assert "retry" in result["content"]
+    assert 0.3 <= result["seconds"] < 5, result
+    # Two requests went out between the previous scenario's end and this one.
+    start = run.one("leave", "after")["t"]
+    fetched = [r for r in run.of("harness", "fetch") if start < r["t"] < result["t"]]
+    assert len(fetched) == 2, str(run)
+
+
+def test_pyodide_nothing_listening_is_a_connect_error(run: Run) -> None:
+    error = run.one("refused", "error")
+    assert error["type"] == "ConnectError", error
+    assert "ECONNREFUSED" in error["message"], error
 
 
 def test_pyodide_guide_example_runs(run: Run) -> None:

@@ -4,13 +4,13 @@
 //
 // CONFIG: {"pyodide": dir of the npm package, "wheels": dir of *.whl,
 //          "scripts": [python files to run in turn], "env": {os.environ additions},
-//          "allow": "http://127.0.0.1:PORT/", "timeout_ms": N}
+//          "allow": ["http://127.0.0.1:PORT/", ...], "timeout_ms": N}
 // Each script runs with top-level await allowed; one that defines
 // "async def main()" has it awaited.
 //
 // Pyodide is loaded from the local npm package (indexURL), never from a CDN;
 // the wheels are unpacked into its site-packages (no micropip, no download).
-// globalThis.fetch is wrapped: only URLs under CONFIG.allow go through, any
+// globalThis.fetch is wrapped: only URLs under one of CONFIG.allow go through, any
 // other is refused and logged as "blocked", so the test can check that
 // nothing else was fetched. Every log line is one JSON object on stdout with
 // "t", the milliseconds since the harness started (performance.now()).
@@ -33,7 +33,7 @@ setTimeout(() => {
 const realFetch = globalThis.fetch;
 globalThis.fetch = (resource, options) => {
   const url = String(resource instanceof Request ? resource.url : resource);
-  if (!url.startsWith(config.allow)) {
+  if (!config.allow.some((prefix) => url.startsWith(prefix))) {
     log({ scenario: "harness", kind: "blocked", url });
     return Promise.reject(new TypeError(`the harness allows no fetch of ${url}`));
   }

@@ -16,6 +16,7 @@ import harness
 from sora_core import (
     AuthenticationError,
     ChatRequest,
+    ConnectError,
     ConnectionLost,
     IdleTimeout,
     StreamEnded,
@@ -141,6 +142,35 @@ async def leave():
         log("leave", "after", content=answer.choices[0].message.content)
 
 
+# -- a 429 with Retry-After, then the answer: the core's retry policy -------------
+async def retry():
+    headers = {
+        "X-Emulator-Fault": "429",
+        "X-Emulator-Fault-Count": "1",
+        "X-Emulator-Retry-After": "0.3",
+    }
+    started = time.monotonic()
+    async with Client(headers=headers) as client:
+        answer = await client.chat(
+            ChatRequest(model="emulator-chat", messages=[{"role": "user", "content": "retry"}])
+        )
+    waited = round(time.monotonic() - started, 2)
+    log("retry", "result", content=answer.choices[0].message.content, seconds=waited)
+
+
+# -- nothing listens: Node's fetch fails, a ConnectError -----------------------------
+async def refused():
+    try:
+        async with Client(os.environ["REFUSED_BASE_URL"], max_retries=0) as client:
+            await client.chat(
+                ChatRequest(model="emulator-chat", messages=[{"role": "user", "content": "x"}])
+            )
+    except ConnectError as exc:
+        log("refused", "error", type=type(exc).__name__, message=str(exc))
+    else:
+        log("refused", "no-error")
+
+
 async def main():
     await stream()
     await chat()
@@ -148,4 +178,6 @@ async def main():
     await disconnect()
     await stall()
     await leave()
+    await retry()
+    await refused()
     log("scenarios", "done", base_url=os.environ["SORA_BASE_URL"])
