@@ -11,10 +11,9 @@ backends); for another runtime, write one and pass it as ``backend=``.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sora_core import (
     CallMachine,
@@ -34,6 +33,9 @@ from sora_core import (
 from ._client_core import ClientConfig, configure, logger, ssl_context, video_request
 from ._drive import AsyncCallIO, Pool, adrive
 from ._streams import AsyncByteStream
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["AsyncBackend", "AsyncClient", "AsyncEventStream"]
 

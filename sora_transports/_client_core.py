@@ -16,7 +16,7 @@ import contextlib
 import logging
 import mimetypes
 import os
-import ssl
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,8 @@ from sora_core._exchange import Want
 from sora_core._redact import REDACTED, redact, redact_headers
 
 if TYPE_CHECKING:
+    import ssl
+
     from sora_core._models import JSON
 
 __all__ = [
@@ -162,7 +164,7 @@ def configure(
     """Check the arguments every client takes and resolve the base URL and token
     (``SORA_BASE_URL`` / ``SORA_API_KEY``, then ``OPENAI_*``)."""
     url, key = resolve_config(base_url, api_key)
-    if not (verify is True or verify is False or isinstance(verify, ssl.SSLContext)):
+    if not (verify is True or verify is False or is_ssl_context(verify)):
         raise LocalProtocolError(
             f"verify must be True, False or an ssl.SSLContext, not {type(verify).__name__}"
         )
@@ -197,6 +199,13 @@ def configure(
     return config
 
 
+def is_ssl_context(value: object) -> bool:
+    """Whether ``value`` is an :class:`ssl.SSLContext` (without importing ssl:
+    Pyodide has no ssl module, and where it is not loaded no context exists)."""
+    module = sys.modules.get("ssl")
+    return module is not None and isinstance(value, module.SSLContext)
+
+
 def ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     """The TLS context of the wire-level clients.
 
@@ -204,6 +213,8 @@ def ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
     checked). ``False``: no verification at all (say so explicitly). A
     context: used as it is.
     """
+    import ssl
+
     if isinstance(verify, ssl.SSLContext):
         return verify
     ctx = ssl.create_default_context()

@@ -8,10 +8,9 @@ HTTP itself (``_wire``); the verbs and the event stream live here once.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Callable, Generator, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sora_core import (
     CallMachine,
@@ -28,6 +27,9 @@ from sora_core._exchange import Want
 
 from ._client_core import ClientConfig, configure, video_request
 from ._drive import SyncCallIO, drive
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["EventStream", "SyncClient"]
 

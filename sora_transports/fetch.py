@@ -17,9 +17,9 @@ imports anywhere. (Pyodide keeps ``ssl`` in a package of its own, which
 Two halves. :class:`FetchExchange` is all that is specific to fetch: the
 request's headers and body turned into ``fetch`` options, the response
 headers turned back into pairs, the reader loop, and the abort. The
-:class:`Client` drives one call with the core's :class:`~sora_core.Call`
-(timeouts, retries, redirects) and :class:`~sora_core.ChatResponse`
-(every byte of the protocol).
+:class:`Client` runs each call on the core's
+:class:`~sora_core.CallMachine` (timeouts, retries, redirects, every byte
+of the protocol), like every other client.
 
 Timeouts: fetch does not tell connecting apart from waiting for the answer,
 so the wait for the response head is bounded by ``connect_timeout +
@@ -34,45 +34,25 @@ redirects are not followed by fetch but by the core's rules
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from types import TracebackType
+from collections.abc import Awaitable
 from typing import Any
 
 from sora_core import (
-    APIErrorReceived,
-    APIStreamError,
-    Budget,
-    Call,
-    ChatCompletion,
-    ChatRequest,
-    ChatResponse,
+    Connect,
     ConnectError,
     ConnectionLost,
-    Event,
     HTTPRequest,
-    Limits,
     LocalProtocolError,
-    RemoteProtocolError,
-    ResponseStarted,
-    RetryPolicy,
+    Receive,
+    Send,
     SoraError,
     TransportError,
-    VideoResult,
 )
 
-from ._async_client import AsyncEventStream
-from ._client_core import (
-    CallState,
-    ClientConfig,
-    check_head_size,
-    configure,
-    describe,
-    logger,
-    video_request,
-    wants_video,
-)
+from ._async_client import AsyncBackend, AsyncClient
+from ._client_core import describe, logger
+from ._drive import Head
 
 __all__ = ["Client", "FetchExchange"]
 
@@ -211,242 +191,83 @@ async def _awaited(promise: Awaitable[Any]) -> Any:
     return await promise
 
 
-class Client:
+class _FetchIO:
+    """The I/O of one call over ``fetch`` (message level)."""
+
+    def __init__(self, client: Client) -> None:
+        self.fetch = client._fetch
+        self.clock = client._clock
+        self.sleep = client._sleep
+        self.exchange: FetchExchange | None = None
+
+    async def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
+        raise LocalProtocolError("the fetch transport frames HTTP itself (no Connect)")
+
+    async def send(self, action: Send) -> Head:
+        # fetch does not tell connecting apart from waiting for the answer:
+        # the head may take the connect and the idle budget together.
+        connecting = action.connect_timeout
+        wait = action.timeout.seconds + (connecting.seconds if connecting else 0.0)
+        exchange = self.exchange = FetchExchange(self.fetch)
+        logger.debug("%s %s", action.request.method, action.request.url)
+        if not await exchange.start(action.request, wait):
+            raise action.timeout.error("waiting for the response head")
+        return exchange.status, exchange.headers, exchange.reason
+
+    async def receive(self, action: Receive) -> bytes:
+        assert self.exchange is not None
+        data = await self.exchange.read(action.timeout.seconds)
+        if data is None:
+            raise action.timeout.error()
+        return data
+
+    async def release(self, reusable: bool) -> None:
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None and not reusable:
+            exchange.abort()
+
+
+class _FetchBackend:
+    """Only the clock and the sleep: fetch opens its own connections."""
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class Client(AsyncClient):
     """An async client over the host's ``fetch``, for Python inside Pyodide.
 
-    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
-    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``), which
-    Pyodide reads from its own ``os.environ``. Timeouts in seconds:
-    ``connect_timeout + idle_timeout`` for the response head,
-    ``idle_timeout`` between two reads (:class:`~sora_core.IdleTimeout`),
-    ``deadline`` for the whole call (:class:`~sora_core.DeadlineExceeded`).
-    ``max_retries`` / ``retry_policy``: retries before the response began.
-    ``follow_redirects``: at most 5, without the token across origins.
-    ``fetch`` is the JavaScript function to call (default: the global
-    ``fetch``); ``clock`` and ``sleep`` are injectable for tests. TLS is the
-    host's business: there is no ``verify``.
+    The arguments are :class:`~sora_transports.AsyncClient`'s (base URL and
+    token from ``SORA_BASE_URL`` / ``SORA_API_KEY``, which Pyodide reads
+    from its own ``os.environ``; timeouts, retries, redirects), plus
+    ``fetch``: the JavaScript function to call (default: the global
+    ``fetch``). The response head may take ``connect_timeout +
+    idle_timeout``. TLS is the host's business: ``verify`` is not used.
     """
+
+    _wire = False
 
     def __init__(
         self,
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        connect_timeout: float = 10.0,
-        idle_timeout: float = 300.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        follow_redirects: bool = False,
-        limits: Limits | None = None,
         fetch: Any = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        **kw: Any,
     ) -> None:
-        self._config: ClientConfig = configure(
-            base_url,
-            api_key,
-            headers=headers,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            verify=True,
-            follow_redirects=follow_redirects,
-            limits=limits,
-        )
+        super().__init__(base_url, api_key, **kw)
         self._fetch = fetch
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or asyncio.sleep
-        self._closed = False
 
-    def __repr__(self) -> str:
-        return f"<sora_transports.fetch.Client {self._config.base_url!r}>"
+    @staticmethod
+    def default_backend() -> AsyncBackend:
+        """Only a clock and a sleep (fetch connects by itself)."""
+        return _FetchBackend()  # type: ignore[return-value]
 
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved settings (the token is kept out of its repr)."""
-        return self._config
-
-    # -- public verbs ---------------------------------------------------------------
-
-    def stream(self, request: ChatRequest) -> AsyncEventStream:
-        """The events of ``request`` as they arrive: ``async with client.stream(r) as s``."""
-        return self._stream(request, wants_video(request))
-
-    async def chat(self, request: ChatRequest) -> ChatCompletion:
-        """The completion for ``request``; a streaming request is assembled.
-
-        Raises :class:`~sora_core.APIStatusError` subclasses,
-        :class:`~sora_core.APIStreamError` or transport errors, each with
-        ``.partial``.
-        """
-        async with self.stream(request) as events:
-            async for _ in events:
-                pass
-            return events.state.completion()
-
-    async def generate_video(
-        self,
-        prompt: str,
-        *,
-        model: str = "sora-2",
-        image: str | bytes | os.PathLike[str] | None = None,
-        size: str | None = None,
-        seconds: int | str | None = None,
-        stream: bool = True,
-        on_event: Callable[[Event], None] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> VideoResult:
-        """Run a sora generation to its :class:`~sora_core.VideoResult`.
-
-        ``on_event`` sees every event (progress among them). Raises
-        :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
-        relay reports a failure; a transport error keeps ``.video`` too, so
-        the task id and links survive a dropped connection.
-        """
-        request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
-        )
-        async with self._stream(request, True) as events:
-            try:
-                async for event in events:
-                    if on_event is not None:
-                        on_event(event)
-            except APIStreamError as exc:
-                raise events.state.video_failure(exc) from exc
-            return events.state.video_result()
-
-    async def aclose(self) -> None:
-        """The client refuses new calls afterwards (fetch keeps no connection of ours)."""
-        self._closed = True
+    def _io(self) -> _FetchIO:
+        return _FetchIO(self)
 
     async def __aenter__(self) -> Client:
         return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    # -- one call (the part a call machine in the core replaces) ----------------------
-
-    def _stream(self, request: ChatRequest, video: bool) -> AsyncEventStream:
-        state = CallState(self._config.api_key)
-        return AsyncEventStream(self._events(request, video, state), state)
-
-    def _head_budget(self, call: Call) -> Budget:
-        budget = call.read_budget(self._clock())
-        if budget.kind == "idle":  # fetch waits for the connection and the head at once
-            return Budget(budget.seconds + call.connect_timeout, "idle", budget.limit)
-        return budget
-
-    async def _read(self, exchange: FetchExchange, call: Call) -> bytes:
-        budget = call.read_budget(self._clock())
-        data = await exchange.read(budget.seconds)
-        if data is None:
-            raise budget.error()
-        return data
-
-    async def _head(
-        self, call: Call, video: bool, state: CallState
-    ) -> tuple[FetchExchange, list[Event]]:
-        """Send; wait for the head, and read the whole body of an error response."""
-        if self._closed:
-            raise LocalProtocolError("this client is closed")
-        http = call.request
-        budget = self._head_budget(call)
-        chat = ChatResponse(
-            stream=http.stream, video=video, limits=self._config.limits, decode_content=False
-        )  # fetch inflated the body already
-        state.response, state.started = chat, None
-        exchange = FetchExchange(self._fetch)
-        logger.debug("%s %s", http.method, http.url)
-        try:
-            if not await exchange.start(http, budget.seconds):
-                raise budget.error("waiting for the response head")
-            check_head_size(self._config.limits, exchange.reason, exchange.headers)
-            events = chat.receive_headers(exchange.status, exchange.headers, exchange.reason)
-            state.started = events[0] if isinstance(events[0], ResponseStarted) else None
-            logger.debug("HTTP %d from %s", exchange.status, http.url)
-            if 200 <= exchange.status < 300:
-                return exchange, events
-            received, cap = 0, self._config.limits.max_body_size
-            while not chat.ended:
-                data = await self._read(exchange, call)
-                received += len(data)
-                events += chat.receive_body(data)
-                if received > cap and not chat.ended:
-                    # An error page that does not end: keep its start, stop.
-                    events += chat.receive_body(b"")
-        finally:
-            if not (200 <= exchange.status < 300):
-                exchange.abort()
-        return exchange, events
-
-    async def _open(
-        self, call: Call, video: bool, state: CallState
-    ) -> tuple[FetchExchange, list[Event]]:
-        """Send until a 2xx head arrives, retrying and following redirects; an
-        error response is raised. Nothing was handed out yet."""
-        while True:
-            try:
-                exchange, events = await self._head(call, video, state)
-            except SoraError as exc:
-                state.attach(exc)
-                delay = call.retry_delay(now=self._clock(), wall=time.time(), error=exc)
-                if delay is None:
-                    raise
-                logger.debug("retry %d in %.2f s after %s", call.attempt, delay, exc)
-                await self._sleep(delay)
-                continue
-            if 200 <= exchange.status < 300:
-                return exchange, events
-            head, error = events[0], events[-1]
-            if not isinstance(head, ResponseStarted) or not isinstance(error, APIErrorReceived):
-                raise RemoteProtocolError(f"HTTP {exchange.status} without an error report")
-            if call.redirect(head.status_code, head.headers) is not None:
-                logger.debug("redirected to %s", call.request.url)
-                continue
-            delay = call.retry_delay(
-                now=self._clock(),
-                wall=time.time(),
-                status_code=head.status_code,
-                headers=head.headers,
-            )
-            if delay is None:
-                raise error.exception()
-            logger.debug("retry %d in %.2f s after HTTP %d", call.attempt, delay, head.status_code)
-            await self._sleep(delay)
-
-    async def _events(
-        self, request: ChatRequest, video: bool, state: CallState
-    ) -> AsyncIterator[Event]:
-        call = self._config.new_call(request, self._clock())
-        exchange, events = await self._open(call, video, state)
-        chat = state.response
-        assert chat is not None
-        try:
-            while True:
-                for event in events:
-                    if state.see(event):
-                        yield event
-                if chat.ended:
-                    break
-                events = []
-                chat.receive_body_into(await self._read(exchange, call), events)
-        except SoraError as exc:
-            exchange.abort()
-            state.attach(exc)
-            # The events completed before the error are handed out first.
-            for event in events:
-                if state.see(event):
-                    yield event
-            raise
-        except BaseException:
-            exchange.abort()  # left early, or cancelled: drop the connection
-            raise
-        exchange.abort()
-        state.finish()

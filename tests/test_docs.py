@@ -137,7 +137,7 @@ def literal_blocks(text: str) -> Iterator[tuple[int, str]]:
 def docstring_blocks() -> Iterator[Block]:
     """The code examples in the docstrings the API reference renders."""
     for package in ("sora_core", "sora_transports"):
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):

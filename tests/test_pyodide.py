@@ -251,11 +251,6 @@ def test_pyodide_guide_example_runs(run: Run) -> None:
     assert last[0].startswith("task_") and last[1].endswith(".mp4"), printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sora_transports imports ssl at load (_client_core, _async_client), which Pyodide "
-    "keeps out of its standard library; bootstrap.py stands in a stub until it is imported lazily",
-)
 def test_pyodide_imports_the_fetch_transport_without_ssl(run: Run) -> None:
     assert run.one("bootstrap", "import-without-ssl")["missing"] is None
     assert run.one("bootstrap", "ready")["ssl_stub"] is False

@@ -26,11 +26,11 @@ import anyio
 import attrs
 
 from sora_core import (
-    APIStreamError,
     LocalProtocolError,
     RetryPolicy,
     VideoGenerationFailed,
     VideoProgress,
+    VideoResult,
     VideoTaskInfo,
 )
 
@@ -203,19 +203,19 @@ class ChatGenerator:
             extra=item.extra,
         )
         reported: str | None = None
-        async with self.client.stream(request) as events:
-            try:
-                async for event in events:
-                    if isinstance(event, VideoTaskInfo) and event.task_id:
-                        if reported is None:
-                            reported = event.task_id
-                            await watch.task_id(event.task_id)
-                    elif isinstance(event, VideoProgress):
-                        watch.progress(event.percent)
-            except APIStreamError as exc:
-                raise events.state.video_failure(exc) from exc
-            video = events.state.video_result()
-        assert video.video_url is not None  # video_result() raises otherwise
+        # The machine's one success decision ("video"): a failure or a missing
+        # link raises VideoGenerationFailed, with the task id in .video.
+        exchange = self.client.config.chat_exchange(request, "video", video=True)
+        async with self.client.run(exchange) as events:
+            async for event in events:
+                if isinstance(event, VideoTaskInfo) and event.task_id:
+                    if reported is None:
+                        reported = event.task_id
+                        await watch.task_id(event.task_id)
+                elif isinstance(event, VideoProgress):
+                    watch.progress(event.percent)
+            video: VideoResult = events.result
+        assert video.video_url is not None  # the "video" decision raises otherwise
         return Result(video.video_url, video.task_id or reported)
 
     async def follow(self, task_id: str, item: BatchItem, watch: Watch) -> Result:

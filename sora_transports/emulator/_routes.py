@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import h11
 
-from sora_core._request import is_secret_header
+from sora_core import REDACTED, is_secret_header
 
 from ._faults import FaultError
 from ._http import Exchange, Request, error, parse_query
@@ -72,7 +72,7 @@ def log_line(req: h11.Request, status: int) -> str:
     shown = []
     for key, value in req.headers:
         name = key.decode("latin-1")
-        text = "<redacted>" if is_secret_header(name) else value.decode("latin-1")
+        text = REDACTED if is_secret_header(name) else value.decode("latin-1")
         shown.append(f"{name}: {text}")
     method = req.method.decode("ascii", "replace")
     target = req.target.decode("ascii", "replace")
