@@ -25,8 +25,11 @@ from typing import Any
 import pytest
 
 from sora_core import ChatRequest
-from sora_transports import _cli_chat, _cli_video, cli
-from sora_transports._cli_output import Progress, Scrubber, human_size
+from sora_transports import cli
+from sora_transports.cli import chat as cli_chat
+from sora_transports.cli import generate as cli_generate
+from sora_transports.cli.context import Scrubber
+from sora_transports.cli.display import Progress, human_size
 from sora_transports.emulator import STYLES, Emulator
 
 TOKEN = "sk-test-SECRET-123"
@@ -545,7 +548,7 @@ def test_chat_no_stream_sends_a_non_streaming_request(
         sent.append(real(*args, **kwargs))
         return sent[-1]
 
-    monkeypatch.setattr(_cli_chat, "ChatRequest", spy)
+    monkeypatch.setattr(cli_chat, "ChatRequest", spy)
     code, out, _ = run(capsys, "chat", "hi", "--no-stream", "--json", *conn(emu))
     assert code == 0
     assert [r.stream for r in sent] == [False]
@@ -745,7 +748,7 @@ def test_serve_prints_its_base_url_first_and_stops_on_ctrl_c() -> None:
         with urllib.request.urlopen(url + "/models", timeout=10) as response:
             assert json.load(response)["object"] == "list"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
+        assert proc.wait(15) == 130  # interrupted, as the help's exit codes say
         assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
     finally:
         if proc.poll() is None:
@@ -834,7 +837,7 @@ def test_unexpected_errors_are_one_line(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"boom with {TOKEN}")
 
-    for module in (_cli_chat, _cli_video):
+    for module in (cli_chat, cli_generate):
         monkeypatch.setattr(module, "run_client", boom)
     code, out, err = run(capsys, "chat", "hi", *conn(emu))
     assert code == 1
@@ -851,7 +854,7 @@ def test_ctrl_c_exits_130_quietly(
     def interrupt(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli_video, "run_client", interrupt)
+    monkeypatch.setattr(cli_generate, "run_client", interrupt)
     code, out, err = run(capsys, "generate", "hi", *conn(emu))
     assert code == 130
     assert "Traceback" not in err and "error" not in err
