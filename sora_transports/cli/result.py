@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import ssl
@@ -88,8 +89,9 @@ def _root_reason(exc: BaseException) -> str | None:
             return f"the TLS certificate was not accepted ({e.verify_message})"
         if isinstance(e, socket.gaierror):
             return "the host name was not found"
-        if isinstance(e, OSError) and e.errno and e.strerror:
-            return e.strerror[:1].lower() + e.strerror[1:]
+        if isinstance(e, OSError) and e.errno:
+            text = os.strerror(e.errno)  # not e.strerror: trio puts the address in it
+            return text[:1].lower() + text[1:]
     return None
 
 
@@ -114,7 +116,8 @@ def _url_hint(exc: BaseException, base_url: str | None) -> str:
         root = base_url.rstrip("/")[: -len("/chat/completions")]
         return f" (the base URL is the API root, without /chat/completions: try {root})"
     if not path.endswith("/v1"):
-        return f" (the base URL is the API root, which usually ends in /v1: try {path or ''}/v1)"
+        root = base_url.rstrip("/") + "/v1"
+        return f" (the base URL is the API root, which usually ends in /v1: try {root})"
     return ""
 
 
