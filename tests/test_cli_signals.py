@@ -100,6 +100,8 @@ def test_chat_json_interrupted_prints_the_text_so_far(sig: signal.Signals, slow:
     assert got["status"] == "interrupted"
     assert "task_" in got["text"]
     assert got["finish_reason"] is None
+    assert str(got["task_id"]).startswith("task_") and got["task_id"] in got["text"]
+    assert got["links"]
 
 
 def test_generate_into_a_closed_pipe_is_quiet(slow: Emulator) -> None:

@@ -130,8 +130,14 @@ def cmd_chat(ctx: Context) -> int:
 
 def _interrupted(ctx: Context, printer: _ChatPrinter) -> int:
     """Ctrl-C or SIGTERM: the text so far as the result (``--json``), then 130 / 143."""
-    partial = printer.events.partial if printer.events is not None else None
+    events = printer.events
+    partial = events.partial if events is not None else None
+    video = events.video if events is not None else None
     printer.newline()
     if ctx.args.json:
-        ctx.json(completion_dict("interrupted", partial, "interrupted"))
+        result = completion_dict("interrupted", partial, "interrupted")
+        if video is not None:  # a sora model: what a script needs to find the video
+            result.update(task_id=video.task_id, links=list(video.links))
+            result["progress"] = video.to_dict()["progress"]
+        ctx.json(result)
     return exit_code()
