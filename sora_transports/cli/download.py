@@ -2,6 +2,7 @@
 
 Plain :mod:`http.client`, whatever the transport: bounded by the connect and
 idle timeouts and the deadline, and the token goes only to the base URL's origin.
+A :class:`~sora_transports.cli.display.DownloadBar` shows the bytes and the rate.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from sora_core import (
     __version__,
 )
 
-from ._cli_common import READ_SIZE, ClientOptions, UsageError, logger
+from .context import READ_SIZE, ClientOptions, UsageError, logger
+from .display import DownloadBar
+
+__all__ = ["download_file", "target_path"]
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -39,7 +43,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def _target_path(dest: str, url: str) -> pathlib.Path:
+def target_path(dest: str, url: str) -> pathlib.Path:
     path = pathlib.Path(dest).expanduser()
     if path.is_dir() or dest.endswith(("/", os.sep)):
         name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -50,9 +54,15 @@ def _target_path(dest: str, url: str) -> pathlib.Path:
     return path
 
 
-def download_file(url: str, dest: str, opts: ClientOptions) -> tuple[pathlib.Path, int]:
+def download_file(
+    url: str,
+    dest: str,
+    opts: ClientOptions,
+    make_bar: Callable[[int | None], DownloadBar] | None = None,
+) -> tuple[pathlib.Path, int]:
     """GET ``url`` into ``dest``, bounded by the connect / idle timeouts and the
-    deadline; the token is sent only to the base URL's own origin."""
+    deadline; the token is sent only to the base URL's own origin. ``make_bar``
+    makes the progress bar, given the announced length (``None`` if unknown)."""
     start = time.monotonic()
     deadline = opts.deadline
     for _ in range(6):
@@ -98,10 +108,20 @@ def download_file(url: str, dest: str, opts: ClientOptions) -> tuple[pathlib.Pat
             if response.status != 200:
                 raise TransportError(f"HTTP {response.status} {response.reason} for {url}")
             try:
-                path = _target_path(dest, url)
+                path = target_path(dest, url)
             except UsageError as exc:
                 raise LocalProtocolError(str(exc)) from None
-            size = _save(response, path, arm)
+            length = response.getheader("content-length", "")
+            bar = None
+            if make_bar is not None:
+                bar = make_bar(int(length) if length.isdigit() else None)
+            ok = False
+            try:
+                size = _save(response, path, arm, bar)
+                ok = True
+            finally:
+                if bar is not None:
+                    bar.finish(ok)
             return path, size
         except TimeoutError:
             raise IdleTimeout(
@@ -122,7 +142,12 @@ def _arm(sock: socket.socket, idle: float, deadline: float | None, start: float)
     sock.settimeout(idle if left is None else min(left, idle))
 
 
-def _save(response: http.client.HTTPResponse, path: pathlib.Path, arm: Callable[[], None]) -> int:
+def _save(
+    response: http.client.HTTPResponse,
+    path: pathlib.Path,
+    arm: Callable[[], None],
+    bar: DownloadBar | None,
+) -> int:
     partial = path.with_name(path.name + ".part")
     size = 0
     try:
@@ -134,6 +159,8 @@ def _save(response: http.client.HTTPResponse, path: pathlib.Path, arm: Callable[
                     break
                 f.write(data)
                 size += len(data)
+                if bar is not None:
+                    bar.update(len(data))
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -1,17 +1,25 @@
-"""``sora serve``: run the sora-2 relay emulator until Ctrl-C."""
+"""``sora serve``: run the sora-2 relay emulator until Ctrl-C or SIGTERM.
+
+Ctrl-C is an interruption (exit 130, as for every command); SIGTERM is how a
+service manager or a script asks a server to stop, and it stops cleanly
+(exit 0).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+from types import FrameType
 
 from sora_core import LocalProtocolError
 
-from ._cli_common import Context
+from .context import Context
+
+__all__ = ["cmd_serve"]
 
 
 def cmd_serve(ctx: Context) -> int:
-    from .emulator import serve_forever
+    from ..emulator import serve_forever
 
     a = ctx.args
     ctx.scrub.add(a.api_key)
@@ -25,11 +33,14 @@ def cmd_serve(ctx: Context) -> int:
         )
         ctx.stderr.flush()
 
-    def on_term(signum: int, frame: object) -> None:
+    terminated: list[int] = []
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        terminated.append(signum)
         raise KeyboardInterrupt
 
-    # Ctrl-C and SIGTERM both stop it cleanly (SIGINT too when a shell started
-    # it in the background, where SIGINT is ignored by default).
+    # Ctrl-C and SIGTERM both stop it (SIGINT too when a shell started it in
+    # the background, where SIGINT is ignored by default).
     old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -54,4 +65,5 @@ def cmd_serve(ctx: Context) -> int:
         for sig, handler in old.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(sig, handler)
-    return 0
+    # serve_forever returns only when stopped by a signal.
+    return 0 if terminated else 130

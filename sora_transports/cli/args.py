@@ -1,76 +1,29 @@
-"""The ``sora`` command: demo, generate, chat, replay and serve.
+"""The ``sora`` command line: the argument parser and the checks of each value.
 
-``sora demo`` starts the local emulator and runs a real streamed generation
-against it, with nothing configured. ``sora generate "prompt"`` shows the
-progress and prints the video URL (``--download`` saves it, ``--json`` prints
-the result as one JSON line). ``sora chat "message"`` streams text from any
-chat model. ``sora replay FILE`` feeds a recorded stream through the core.
-``sora serve`` runs the emulator for other clients.
-
-Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted. A failure is
-one line on stderr (``sora: error: ...``), never a traceback, and never shows
-the token.
+A value that is wrong is refused here, before anything is sent, with exit
+code 2 and a message that says what to type instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
-import logging
-import os
+import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-from sora_core import SoraError, __version__
+from sora_core import __version__
 
-from ._cli_chat import cmd_chat
-from ._cli_common import Context, UsageError
-from ._cli_output import Scrubber, isatty
-from ._cli_replay import cmd_replay
-from ._cli_serve import cmd_serve
-from ._cli_video import cmd_demo, cmd_generate
+from .context import UsageError
+from .transports import DEFAULT_TRANSPORT, TRANSPORTS
 
-__all__ = ["main"]
+__all__ = ["build_parser", "text_argument"]
 
-TRANSPORTS = ("requests", "trio", "asyncio")
 STYLES = ("markdown", "reasoning-html", "english")  # sora_transports.emulator.STYLES
 FAULTS = ("429", "500", "disconnect", "error-event", "policy", "stall")  # emulator.FAULTS
-_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "session")
 _RESERVED_FIELDS = {"model": "--model", "messages": "the MESSAGE argument", "stream": "--no-stream"}
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, scrub: Scrubber) -> None:
-        super().__init__()
-        self._scrub = scrub
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._scrub(record.getMessage())
-        record.args = None
-        return True
-
-
-@contextlib.contextmanager
-def _logging(verbose: bool, scrub: Scrubber) -> Iterator[None]:
-    if not verbose:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("sora: debug: %(name)s: %(message)s"))
-    handler.addFilter(_RedactingFilter(scrub))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-
+_SIZE = re.compile(r"[1-9]\d{1,4}x[1-9]\d{1,4}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # -- argument types ------------------------------------------------------------------
 
@@ -109,6 +62,11 @@ def _header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
+    if _CONTROL.search(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{name.strip()!r}: a header may not hold a line break or a control character; "
+            "give one header per --header"
+        )
     return name.strip(), value.strip()
 
 
@@ -129,8 +87,38 @@ def _field(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def _seconds(text: str) -> int | str:
-    return int(text) if text.strip().isdigit() else text
+def _seconds(text: str) -> int:
+    value = text.strip()
+    if not value.isdigit() or not 0 < int(value) <= 3600:
+        raise argparse.ArgumentTypeError(
+            f"the video length is a whole number of seconds such as 4, 8 or 12, not {text!r}; "
+            f"""to send another value as it is: --field 'seconds="{text}"'"""
+        )
+    return int(value)
+
+
+def _size(text: str) -> str:
+    value = text.strip().lower().replace("×", "x")
+    if not _SIZE.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"the size is WIDTHxHEIGHT such as 1280x720 or 720x1280, not {text!r}; "
+            f"""to send another value as it is: --field 'size="{text}"'"""
+        )
+    return value
+
+
+def text_argument(value: str, what: str, example: str) -> str:
+    """A PROMPT or MESSAGE argument: ``-`` reads standard input; empty is a usage error."""
+    from_stdin = value == "-"
+    if from_stdin:
+        value = sys.stdin.read()
+    if not value.strip():
+        where = "standard input held no text" if from_stdin else f"the {what} is empty"
+        raise UsageError(
+            f"{where}: type the {what} in quotes, e.g. {example}, "
+            "or give - to read it from standard input"
+        )
+    return value
 
 
 # -- the parser -----------------------------------------------------------------------
@@ -141,7 +129,10 @@ environment:
   OPENAI_BASE_URL, OPENAI_API_KEY  used when the SORA_ ones are not set
   NO_COLOR                         no colours on a terminal
 
-exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted"""
+exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM)"""
+
+_VERBOSE = "debug log on stderr (token redacted)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,25 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     parser.add_argument("--version", action="version", version=f"sora {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="debug log on stderr (token redacted)"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
 
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="debug log on stderr (token redacted)",
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE
     )
     client = argparse.ArgumentParser(add_help=False)
     conn = client.add_argument_group("connection")
     conn.add_argument("--base-url", metavar="URL", help="API root, e.g. https://relay.example/v1")
     conn.add_argument("--api-key", metavar="TOKEN", help="bearer token (prefer SORA_API_KEY)")
-    conn.add_argument("--transport", choices=TRANSPORTS, default="requests", help="%(default)s")
+    _transport_option(conn)
     conn.add_argument(
         "--max-retries",
         type=_non_negative_int,
@@ -182,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="retries before the response starts (default %(default)s)",
     )
     conn.add_argument(
-        "--connect-timeout", type=_positive, default=10.0, metavar="S", help="(default %(default)s)"
+        "--connect-timeout",
+        type=_positive,
+        default=10.0,
+        metavar="S",
+        help="limit for opening each connection (default %(default)s)",
     )
     conn.add_argument(
         "--idle-timeout",
@@ -209,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=JSON",
-        help="extra request field, e.g. --field temperature=0.2 (repeatable)",
+        help="extra request field, e.g. --field temperature=0.2 (repeatable); "
+        "sent as it is, unchecked",
     )
     req.add_argument("--no-stream", action="store_true", help="ask for one whole answer")
     req.add_argument(
@@ -226,12 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report its size. Ignores SORA_BASE_URL / SORA_API_KEY.",
     )
     _emulator_options(p)
-    p.add_argument("--transport", choices=TRANSPORTS, default="requests", help="%(default)s")
+    _transport_option(p)
     p.add_argument(
-        "--prompt", default="a corgi surfing a wave at sunset, cinematic", help="%(default)s"
+        "--prompt",
+        default="a corgi surfing a wave at sunset, cinematic",
+        help="what the video shows (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(command="demo")
 
     p = sub.add_parser(
         "generate",
@@ -239,21 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
         help="generate a video: progress, then its URL",
         description="Stream a sora generation: a progress bar on a terminal (plain lines "
-        "otherwise), then the video URL. On failure, the task id and tracking links that "
-        "arrived are printed so the video can still be found.",
+        "otherwise), then the video URL. On failure or Ctrl-C, the task id and tracking links "
+        "that arrived are printed so the video can still be found.",
         epilog=_ENV_HELP,
     )
-    p.add_argument("prompt", metavar="PROMPT")
-    p.add_argument("--model", default="sora-2", help="%(default)s")
+    p.add_argument("prompt", metavar="PROMPT", help="what the video shows; - reads standard input")
+    p.add_argument("--model", default="sora-2", help="the video model (default %(default)s)")
     p.add_argument("--image", metavar="PATH_OR_URL", help="image to animate (file or URL)")
-    p.add_argument("--size", help="e.g. 1280x720 or 720x1280")
-    p.add_argument("--seconds", type=_seconds, help="video length, e.g. 10")
+    p.add_argument(
+        "--size", type=_size, metavar="WxH", help="e.g. 1280x720 (landscape) or 720x1280"
+    )
+    p.add_argument(
+        "--seconds", type=_seconds, metavar="N", help="video length in seconds, e.g. 4, 8 or 12"
+    )
     p.add_argument(
         "--download",
         metavar="PATH",
         help="save the video to PATH (a directory: named from the URL)",
     )
-    p.set_defaults(func=cmd_generate)
+    p.set_defaults(command="generate")
 
     p = sub.add_parser(
         "chat",
@@ -263,9 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send one user message and print the answer as it arrives.",
         epilog=_ENV_HELP,
     )
-    p.add_argument("message", metavar="MESSAGE")
-    p.add_argument("--model", default="gpt-4o-mini", help="%(default)s")
-    p.set_defaults(func=cmd_chat)
+    p.add_argument("message", metavar="MESSAGE", help="what to ask; - reads standard input")
+    p.add_argument("--model", default="gpt-4o-mini", help="the chat model (default %(default)s)")
+    p.set_defaults(command="chat")
 
     p = sub.add_parser(
         "replay",
@@ -275,31 +271,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="Feed a recorded SSE body (or a raw HTTP response starting with HTTP/1.) "
         "through the core and print its events, one line each. With --json only the result "
         "object is printed. Exits 0 when the recording was read to its end, whatever the "
-        "video's status (the JSON says it); 1 when it is malformed.",
+        "video's status (the JSON says it); 1 when it is malformed or holds no events.",
     )
     p.add_argument("file", metavar="FILE", help="the recording, or - for stdin")
     p.add_argument("--json", action="store_true", help="print only the result object")
-    p.set_defaults(func=cmd_replay)
+    p.set_defaults(command="replay")
 
     p = sub.add_parser(
         "serve",
         parents=[verbose],
         formatter_class=fmt,
         help="run the sora-2 relay emulator for other clients",
-        description="Serve the emulator until Ctrl-C. The first line of stdout is its base URL.",
+        description="Serve the emulator until Ctrl-C (exit 130) or SIGTERM (a clean stop, "
+        "exit 0). The first line of stdout is its base URL.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="%(default)s")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default %(default)s)"
+    )
     p.add_argument(
         "--port", type=_non_negative_int, default=0, help="0 picks a free port (default)"
     )
     p.add_argument("--api-key", metavar="TOKEN", help="require this bearer token")
     _emulator_options(p)
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(command="serve")
     return parser
 
 
+def _transport_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--transport",
+        choices=tuple(TRANSPORTS),
+        default=DEFAULT_TRANSPORT,
+        help="the HTTP client underneath (default %(default)s)",
+    )
+
+
 def _emulator_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style", choices=STYLES, default="markdown", help="%(default)s")
+    p.add_argument(
+        "--style",
+        choices=STYLES,
+        default="markdown",
+        help="the relay's house style (default %(default)s)",
+    )
     p.add_argument(
         "--speed",
         type=_speed,
@@ -307,79 +320,3 @@ def _emulator_options(p: argparse.ArgumentParser) -> None:
         help="timeline speed-up; 1 takes ~3 s, 0 does not wait (default %(default)s)",
     )
     p.add_argument("--fault", choices=FAULTS, help="inject a failure to see how it is handled")
-
-
-# -- main -----------------------------------------------------------------------------------------
-
-
-def _scrubber(argv: list[str]) -> Scrubber:
-    scrub = Scrubber()
-    for name in ("SORA_API_KEY", "OPENAI_API_KEY"):
-        scrub.add(os.environ.get(name))
-    for i, arg in enumerate(argv):
-        if arg == "--api-key" and i + 1 < len(argv):
-            scrub.add(argv[i + 1])
-        elif arg.startswith("--api-key="):
-            scrub.add(arg.partition("=")[2])
-        elif (arg == "--header" and i + 1 < len(argv)) or arg.startswith("--header="):
-            raw = argv[i + 1] if arg == "--header" else arg.partition("=")[2]
-            name, _, value = raw.partition(":")
-            if any(word in name.lower() for word in _SECRET_HEADER_WORDS):
-                scrub.add(value)
-    return scrub
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``sora`` command; returns the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    scrub = _scrubber(args_list)
-    parser = build_parser()
-    try:
-        args = parser.parse_args(args_list)
-    except SystemExit as exc:  # --help, --version, or bad usage (already printed)
-        return exc.code if isinstance(exc.code, int) else 2
-    ctx = Context(args, scrub)
-    for stream in (sys.stdout, sys.stderr):
-        # A console that cannot show a character gets a "?" rather than an error.
-        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
-        if encoding != "utf8" and hasattr(stream, "reconfigure"):
-            with contextlib.suppress(Exception):
-                stream.reconfigure(errors="replace")
-    try:
-        with _logging(bool(getattr(args, "verbose", False)), scrub):
-            code: int = args.func(ctx)
-            return code
-    except KeyboardInterrupt:
-        if isatty(sys.stderr):
-            sys.stderr.write("\n")  # past the ^C the terminal echoed
-        return 130
-    except BrokenPipeError:
-        # The reader went away (sora ... | head): stop quietly.
-        with contextlib.suppress(Exception):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except UsageError as exc:
-        ctx.error(str(exc))
-        return 2
-    except SoraError as exc:
-        ctx.error(str(exc))
-        return 1
-    except Exception as exc:  # a bug or an unexpected runtime error: still one line
-        ctx.error(f"unexpected {type(exc).__name__}: {exc}")
-        return 1
-
-
-def console() -> int:
-    """The ``sora`` console script: :func:`main` as a process of its own."""
-    # What is alive now (the modules, their functions and classes) lives as
-    # long as the process. A long stream makes millions of short-lived
-    # objects, and each full garbage collection would walk all of this again:
-    # frozen, it is left out (12% of a 100,000-chunk replay). Only here, not
-    # in main(), which a caller may run inside a process of its own.
-    gc.freeze()
-    return main()
-
-
-if __name__ == "__main__":
-    raise SystemExit(console())

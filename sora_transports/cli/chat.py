@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sora_core import (
-    APIStreamError,
     ChatCompletion,
     ChatRequest,
     ChunkReceived,
     CompletionReceived,
-    ConnectError,
-    ConnectTimeout,
     Event,
     SoraError,
     StreamEnded,
-    TransportError,
 )
 
-from ._cli_common import Context, _fields, _usage, client_options, logger, run_client
-from ._cli_output import Style, isatty
+from .args import text_argument
+from .context import Context, client_options, logger, request_fields
+from .display import Style, isatty
+from .interrupt import exit_code, is_interrupt
+from .result import chat_result, completion_dict, error_sentence
+from .transports import run_client
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncClient
-    from .requests import Client as RequestsClient
+    from .._async_client import AsyncClient, AsyncEventStream
+    from ..requests import Client as RequestsClient
+    from ..requests import EventStream
 
 
 class _ChatPrinter:
@@ -35,6 +36,8 @@ class _ChatPrinter:
         self.dim = Style.for_stream(ctx.stderr).dim
         self.end: StreamEnded | CompletionReceived | None = None
         self.wrote_newline = True
+        # The client's event stream: what it assembled so far if the run stops early.
+        self.events: EventStream | AsyncEventStream | None = None
 
     def event(self, event: Event) -> None:
         if isinstance(event, ChunkReceived):
@@ -67,8 +70,9 @@ class _ChatPrinter:
 
 def cmd_chat(ctx: Context) -> int:
     a = ctx.args
+    message = text_argument(a.message, "message", '`sora chat "Say hello"`')
     opts = client_options(ctx)
-    known, extra = _fields(ctx)
+    known, extra = request_fields(ctx)
     stream = not a.no_stream
     if stream and "stream_options" not in known:
         known["stream_options"] = {"include_usage": True}
@@ -76,7 +80,7 @@ def cmd_chat(ctx: Context) -> int:
         known.pop("stream_options", None)
     request = ChatRequest(
         model=a.model,
-        messages=[{"role": "user", "content": a.message}],
+        messages=[{"role": "user", "content": message}],
         stream=stream,
         extra=extra,
         **known,
@@ -85,53 +89,55 @@ def cmd_chat(ctx: Context) -> int:
 
     def sync(client: RequestsClient) -> None:
         with client.stream(request) as events:
+            printer.events = events
             for event in events:
                 printer.event(event)
 
     async def run_async(client: AsyncClient) -> None:
         async with client.stream(request) as events:
+            printer.events = events
             async for event in events:
                 printer.event(event)
 
     error: Exception | None = None
     try:
         run_client(opts, sync, run_async)
+    except BrokenPipeError:
+        raise  # the reader went away: quiet, in main()
     except SoraError as exc:
         error = exc
     except Exception as exc:  # a bug: still a result object and one error line
         logger.debug("unexpected error", exc_info=True)
         error = RuntimeError(f"unexpected {type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        return _interrupted(ctx, printer)
     printer.newline()
 
     end = printer.end
     completion: ChatCompletion | None = end.completion if end is not None else None
     if completion is None and isinstance(error, SoraError):
         completion = error.partial
-    status, message = "succeeded", None
-    if error is not None:
-        message = str(error)
-        started = completion is not None or isinstance(error, APIStreamError)
-        lost = isinstance(error, TransportError) and not isinstance(
-            error, (ConnectError, ConnectTimeout)
-        )
-        status = "incomplete" if lost and started else "failed"
-    elif isinstance(end, StreamEnded) and end.reason == "incomplete":
-        status = "incomplete"
-        message = "the stream ended before a finish_reason: the answer may be cut short"
-    elif end is None:  # pragma: no cover - the clients always end with one of them
-        status, message = "failed", "the response ended without a completion"
-    result: dict[str, Any] = {
-        "status": status,
-        "text": completion.text if completion is not None else "",
-        "reasoning": completion.reasoning if completion is not None else "",
-        "finish_reason": completion.finish_reason if completion is not None else None,
-        "usage": _usage(completion.usage if completion is not None else None),
-        "error": message,
-        "model": completion.model if completion is not None else None,
-        "id": completion.id if completion is not None else None,
-    }
+    sentence = None if error is None else error_sentence(error, opts.base_url)
+    result, sentence = chat_result(completion, error, end, sentence)
     if a.json:
         ctx.json(result)
-    if message is not None:
-        ctx.error(message)
-    return 0 if status == "succeeded" else 1
+    if sentence is not None:
+        ctx.error(sentence)
+    return 0 if result["status"] == "succeeded" else 1
+
+
+def _interrupted(ctx: Context, printer: _ChatPrinter) -> int:
+    """Ctrl-C or SIGTERM: the text so far as the result (``--json``), then 130 / 143."""
+    events = printer.events
+    partial = events.partial if events is not None else None
+    video = events.video if events is not None else None
+    printer.newline()
+    if ctx.args.json:
+        result = completion_dict("interrupted", partial, "interrupted")
+        if video is not None:  # a sora model: what a script needs to find the video
+            result.update(task_id=video.task_id, links=list(video.links))
+            result["progress"] = video.to_dict()["progress"]
+        ctx.json(result)
+    return exit_code()

@@ -1,9 +1,10 @@
-"""``sora generate`` and ``sora demo``: run a generation, show its progress and result."""
+"""``sora generate``: run a generation, show its progress and result, save the video.
+
+:func:`run_generation` is also what ``sora demo`` runs, against its own emulator.
+"""
 
 from __future__ import annotations
 
-import secrets
-import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,17 +12,25 @@ import attrs
 
 from sora_core import Event, SoraError, VideoResult
 
-from ._cli_common import ClientOptions, Context, _fields, client_options, logger, run_client
-from ._cli_download import _target_path, download_file
-from ._cli_output import Progress, Style, human_size, isatty
+from .args import text_argument
+from .context import ClientOptions, Context, client_options, logger, request_fields
+from .display import DownloadBar, Progress, human_size, isatty, pct
+from .download import download_file, target_path
+from .interrupt import exit_code, is_interrupt
+from .result import error_sentence, video_outcome
+from .transports import run_client
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncClient
-    from .requests import Client as RequestsClient
+    from .._async_client import AsyncClient
+    from ..requests import Client as RequestsClient
+
+__all__ = ["VideoJob", "cmd_generate", "run_generation"]
 
 
 @attrs.frozen
 class VideoJob:
+    """What to generate: ``generate_video``'s arguments."""
+
     prompt: str
     model: str = "sora-2"
     image: str | None = None
@@ -39,11 +48,19 @@ def _progress(ctx: Context) -> Progress:
     return Progress(ctx.stdout, mode, scrub=ctx.scrub)
 
 
+def _download_bar(ctx: Context) -> Callable[[int | None], DownloadBar]:
+    out = ctx.stderr if ctx.args.json else ctx.stdout
+
+    def make(total: int | None) -> DownloadBar:
+        return DownloadBar(out, "bar" if isatty(out) else "off", total=total)
+
+    return make
+
+
 def _run_video(
     opts: ClientOptions, job: VideoJob, on_event: Callable[[Event], None]
 ) -> VideoResult:
     """One generation on the chosen transport; raises with ``.video`` on failure."""
-    extra = {**job.extra, **job.known}
     kwargs: dict[str, Any] = {
         "model": job.model,
         "image": job.image,
@@ -51,7 +68,7 @@ def _run_video(
         "seconds": job.seconds,
         "stream": job.stream,
         "on_event": on_event,
-        "extra": extra,
+        "extra": {**job.extra, **job.known},
     }
 
     def sync(client: RequestsClient) -> VideoResult:
@@ -77,33 +94,24 @@ def run_generation(
     video: VideoResult | None = None
     try:
         video = _run_video(opts, job, progress.event)
+    except BrokenPipeError:
+        progress.finish(False)
+        raise  # the reader went away: quiet, in main()
     except SoraError as exc:
-        message, video = str(exc), exc.video
+        message, video = error_sentence(exc, opts.base_url), exc.video
     except Exception as exc:  # a bug: still a result object and one error line
         logger.debug("unexpected error", exc_info=True)
         message = f"unexpected {type(exc).__name__}: {exc}"
-    except BaseException:  # Ctrl-C: the paid-for task can still be found
-        progress.finish(False)
-        progress.show_task()
-        raise
-    if video is None:
-        video = VideoResult(status="failed")
-    warning = None
-    if message is not None:
-        if video.status == "succeeded" and video.video_url:
-            # The link arrived before the stream broke: the video exists.
-            warning, message = f"the stream broke after the video link arrived: {message}", None
-        elif video.error is None:
-            video = attrs.evolve(video, error=message)
-    ok = message is None and video.status == "succeeded" and bool(video.video_url)
-    if message is None and not ok:
-        message = video.error or "the answer holds no video link"
-    if not ok and video.status == "incomplete" and video.finish_reason is not None:
-        # The answer finished, without a video: that is a failure, not a cut.
-        video = attrs.evolve(video, status="failed", error=video.error or message)
+    except BaseException as exc:
+        progress.finish(False, why="interrupted")
+        if not is_interrupt(exc):
+            raise
+        return _interrupted(ctx, progress, extra_json)
+    outcome = video_outcome(video, message)
+    video, ok, message = outcome.video, outcome.ok, outcome.message
     progress.finish(ok)
-    if warning is not None:
-        ctx.warn(warning)
+    if outcome.warning is not None:
+        ctx.warn(outcome.warning)
     if progress.task_id is None and video.task_id:
         progress.task_id = video.task_id
     for link in video.links:
@@ -121,21 +129,62 @@ def run_generation(
         assert video.video_url is not None
         try:
             url = video.download_url or video.video_url
-            path, size = download_file(url, download, opts)
+            path, size = download_file(url, download, opts, _download_bar(ctx))
             result["download"] = {"path": str(path), "bytes": size}
             if not ctx.args.json:
                 ctx.out(f"saved {human_size(size)} to {path}")
         except SoraError as exc:
-            message = f"download failed: {exc}"
+            message = f"download failed: {error_sentence(exc)}"
             result["download"] = {"error": message}
             result["error"] = message
             ok = False
+        except BaseException as exc:
+            if not is_interrupt(exc):
+                raise
+            result["download"] = {"error": "interrupted"}
+            if ctx.args.json:
+                ctx.json(result)
+            return exit_code()
     if ctx.args.json:
         ctx.json(result)
     if message is not None:
         hint = f" (task {video.task_id})" if video.task_id and video.task_id not in message else ""
         ctx.error(message + hint)
     return 0 if ok else 1
+
+
+def resume_command(task_id: str) -> str:
+    """The command that picks a task up again."""
+    return f"sora status {task_id} --wait"
+
+
+def _interrupted(ctx: Context, progress: Progress, extra_json: dict[str, Any] | None) -> int:
+    """Ctrl-C or SIGTERM: what arrived so far, and how to pick the task up again."""
+    task_id = progress.task_id
+    video = VideoResult(
+        status="interrupted",
+        task_id=task_id,
+        links=tuple(progress.links),
+        progress=progress.percent,
+        error="interrupted",
+        text="".join(progress.text),
+        reasoning="".join(progress.reasoning),
+    )
+    result = video.to_dict()
+    result["phase"] = progress.phase
+    result["resume"] = resume_command(task_id) if task_id else None
+    result.update(extra_json or {})
+    if ctx.args.json:
+        ctx.json(result)
+    elif task_id:
+        progress.show_task()
+        at = f" at {pct(progress.percent)}" if progress.percent is not None else ""
+        ctx.stderr.write(
+            f"sora: interrupted{at}; the task {task_id} may still be running at the relay. "
+            f"Pick it up again with: {resume_command(task_id)}\n"
+        )
+        ctx.stderr.flush()
+    return exit_code()
 
 
 def _show_video(ctx: Context, progress: Progress, video: VideoResult) -> None:
@@ -160,13 +209,14 @@ def _show_recovery(ctx: Context, progress: Progress, video: VideoResult) -> None
 
 def cmd_generate(ctx: Context) -> int:
     a = ctx.args
+    prompt = text_argument(a.prompt, "prompt", '`sora generate "a corgi surfing"`')
     opts = client_options(ctx)
     if a.download:
         # Before paying for a generation, make sure the file can be saved.
-        _target_path(a.download, "video.mp4")
-    known, extra = _fields(ctx)
+        target_path(a.download, "video.mp4")
+    known, extra = request_fields(ctx)
     job = VideoJob(
-        a.prompt,
+        prompt,
         model=a.model,
         image=a.image,
         size=a.size,
@@ -176,54 +226,3 @@ def cmd_generate(ctx: Context) -> int:
         stream=not a.no_stream,
     )
     return run_generation(ctx, opts, job, a.download)
-
-
-def cmd_demo(ctx: Context) -> int:
-    from .emulator import Emulator
-
-    a = ctx.args
-    token = "sk-demo-" + secrets.token_hex(12)
-    ctx.scrub.add(token)
-    retried = a.fault in ("429", "500")
-    emulator = Emulator(
-        api_key=token,
-        style=a.style,
-        speed=a.speed,
-        fault=a.fault,
-        fault_count=1 if retried else None,
-        retry_after=0.5,
-        stall_seconds=60.0,
-    )
-    emulator.start()
-    try:
-        style = Style.for_stream(ctx.stdout)
-        if not a.json:
-            ctx.out(
-                style.bold("sora demo") + f": a local sora-2 relay emulator at {emulator.base_url}"
-            )
-            what = f"style {a.style}, speed {a.speed:g}" + (f", fault {a.fault}" if a.fault else "")
-            ctx.out(style.dim(f"({what}; no base URL or token of yours is used)"))
-            ctx.out(f'generating "{a.prompt}" with sora-2 over {a.transport}')
-        opts = ClientOptions(
-            transport=a.transport,
-            base_url=emulator.base_url,
-            api_key=token,
-            connect_timeout=5.0,
-            idle_timeout=max(5.0, 3.0 / a.speed) if a.speed > 0 else 5.0,
-            deadline=120.0,
-            max_retries=2,
-        )
-        folder = tempfile.mkdtemp(prefix="sora-demo-")
-        code = run_generation(
-            ctx, opts, VideoJob(a.prompt), folder, extra_json={"base_url": emulator.base_url}
-        )
-        if code == 0 and not a.json:
-            ctx.out(
-                style.dim(
-                    "next: SORA_BASE_URL=https://relay.example/v1 SORA_API_KEY=sk-... "
-                    'sora generate "a cat surfing"'
-                )
-            )
-        return code
-    finally:
-        emulator.stop()

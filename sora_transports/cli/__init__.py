@@ -1,0 +1,107 @@
+"""The ``sora`` command: demo, generate, chat, replay and serve.
+
+``sora demo`` starts the local emulator and runs a real streamed generation
+against it, with nothing configured. ``sora generate "prompt"`` shows the
+progress and prints the video URL (``--download`` saves it, ``--json`` prints
+the result as one JSON line). ``sora chat "message"`` streams text from any
+chat model. ``sora replay FILE`` feeds a recorded stream through the core.
+``sora serve`` runs the emulator for other clients.
+
+One module per command (:mod:`.chat`, :mod:`.generate`, :mod:`.demo`,
+:mod:`.replay`, :mod:`.serve`, with :mod:`.download`), and what they share:
+:mod:`.args` (the parser), :mod:`.context` (options, secrets, output),
+:mod:`.transports` (the one place a client is made), :mod:`.display` (the
+progress bars), :mod:`.result` (the success decision, the JSON line, the
+error sentence) and :mod:`.interrupt` (Ctrl-C and SIGTERM).
+
+Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM). A failure is one line on stderr (``sora: error: ...``),
+never a traceback, and never shows the token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+from collections.abc import Callable
+
+from sora_core import SoraError
+
+from . import chat, demo, generate, replay, serve
+from .args import build_parser
+from .context import ClientOptions, Context, UsageError, debug_logging, logger, scrubber_for
+from .display import isatty
+from .interrupt import exit_code, is_interrupt, signals_handled
+from .result import error_sentence
+from .transports import TRANSPORTS, Transport
+
+__all__ = ["TRANSPORTS", "ClientOptions", "Transport", "build_parser", "console", "main"]
+
+COMMANDS: dict[str, Callable[[Context], int]] = {
+    "chat": chat.cmd_chat,
+    "demo": demo.cmd_demo,
+    "generate": generate.cmd_generate,
+    "replay": replay.cmd_replay,
+    "serve": serve.cmd_serve,
+}
+
+
+def _quiet_stdout() -> None:
+    # The reader went away (sora ... | head): nothing more can be shown, and
+    # the interpreter's last flush at exit must not complain either.
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``sora`` command; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    scrub = scrubber_for(args_list)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or bad usage (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    ctx = Context(args, scrub)
+    for stream in (sys.stdout, sys.stderr):
+        # A console that cannot show a character gets a "?" rather than an error.
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="replace")
+    try:
+        with signals_handled(), debug_logging(bool(getattr(args, "verbose", False)), scrub):
+            return COMMANDS[args.command](ctx)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except UsageError as exc:
+        ctx.error(str(exc))
+        return 2
+    except SoraError as exc:
+        ctx.error(error_sentence(exc))
+        return 1
+    except Exception as exc:  # a bug or an unexpected runtime error: still one line
+        logger.debug("unexpected error", exc_info=True)
+        ctx.error(f"unexpected {type(exc).__name__}: {exc}")
+        return 1
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        if isatty(sys.stderr):
+            sys.stderr.write("\n")  # past the ^C the terminal echoed
+        return exit_code()
+
+
+def console() -> int:
+    """The ``sora`` console script: :func:`main` as a process of its own."""
+    # What is alive now (the modules, their functions and classes) lives as
+    # long as the process. A long stream makes millions of short-lived
+    # objects, and each full garbage collection would walk all of this again:
+    # frozen, it is left out (12% of a 100,000-chunk replay). Only here, not
+    # in main(), which a caller may run inside a process of its own.
+    gc.freeze()
+    return main()

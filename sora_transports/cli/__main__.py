@@ -1,0 +1,7 @@
+"""``python -m sora_transports.cli``: the ``sora`` command."""
+
+from __future__ import annotations
+
+from . import console
+
+raise SystemExit(console())
