@@ -228,8 +228,9 @@ class PollPolicy:
             if failures >= self.max_failures:
                 why += f" after {failures} failed polls in a row (PollPolicy.max_failures)"
             return PollDecision("final", reason=why)
-        if "retry-after" not in _collect(headers) and "retry-after-ms" not in _collect(headers):
-            delay = max(delay, self.backoff(failures))
+        found = _collect(headers)
+        if "retry-after" not in found and "retry-after-ms" not in found:
+            delay = self.backoff(failures)  # the poll backoff, not the request one
         bounded = self._within_deadline(delay, elapsed)
         if bounded is None:
             return PollDecision("final", reason="deadline reached (PollPolicy.timeout)")
