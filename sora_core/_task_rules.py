@@ -373,6 +373,13 @@ class VideoTask:
         """Whether the task reached an end (``completed`` or ``failed``)."""
         return self.status in _FINAL
 
+    @property
+    def identified(self) -> bool:
+        """Whether the answer really was a task: it has an id and a status
+        word or a video URL. A resume probe that gets an unidentified answer
+        (``{}``, some other object) has not found the task."""
+        return self.id is not None and (self.raw_status is not None or self.video_url is not None)
+
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-ready data (``raw`` included)."""
         return {f.name: getattr(self, f.name) for f in attrs.fields(VideoTask)}

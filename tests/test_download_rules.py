@@ -11,17 +11,19 @@ from typing import Any
 import pytest
 
 from sora_core import (
-    DEFAULT_MAX_DOWNLOAD,
     AuthenticationError,
-    Download,
-    DownloadStart,
-    IncompleteDownload,
     LimitExceeded,
     LocalProtocolError,
     RemoteProtocolError,
+    redirect_request,
+)
+from sora_core.tasks import (
+    DEFAULT_MAX_DOWNLOAD,
+    Download,
+    DownloadStart,
+    IncompleteDownload,
     check_url,
     download_request,
-    redirect_request,
     resume_headers,
     safe_filename,
     sniff_media_type,

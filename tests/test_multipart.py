@@ -7,7 +7,8 @@ import email.policy
 
 import pytest
 
-from sora_core import FilePart, LocalProtocolError, encode_multipart
+from sora_core import LocalProtocolError
+from sora_core.tasks import FilePart, encode_multipart
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 

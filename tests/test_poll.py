@@ -14,11 +14,9 @@ from sora_core import (
     LimitExceeded,
     LocalProtocolError,
     NotFoundError,
-    PollDecision,
-    PollPolicy,
     RemoteProtocolError,
-    poll_after,
 )
+from sora_core.tasks import PollDecision, PollPolicy, poll_after
 
 POLICY = PollPolicy()
 

@@ -11,20 +11,17 @@ from typing import Any
 
 import pytest
 
-from sora_core import (
+from sora_core import ChatRequest, LocalProtocolError, Message, build_request
+from sora_core.tasks import (
     NEW_API,
     OPENAI_VIDEOS,
     VIDEO_QUERY,
-    ChatRequest,
     FilePart,
-    LocalProtocolError,
-    Message,
     TaskDeleteResponse,
     TaskDialect,
     TaskListResponse,
     TaskResponse,
     VideoTask,
-    build_request,
     progress_percent,
     resume_probes,
     task_create_request,
@@ -354,7 +351,9 @@ def test_progress_forms(value: object, percent: float | None) -> None:
 def test_unknown_shapes_never_crash() -> None:
     for obj in ([1, 2], "text", 3, None, {}, {"status": {"deep": 1}}, {"progress": [1]}):
         got = task(obj)
-        assert got.raw == obj and got.id is None
+        assert got.raw == obj and got.id is None and not got.identified
+    assert task({"id": "a", "status": "queued"}).identified
+    assert not task({"id": "a"}).identified
 
 
 def test_inference_when_the_word_is_missing_or_unknown() -> None:

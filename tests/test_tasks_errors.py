@@ -17,9 +17,8 @@ from sora_core import (
     NotFoundError,
     RateLimitError,
     RemoteProtocolError,
-    TaskResponse,
-    envelope_error,
 )
+from sora_core.tasks import TaskResponse, envelope_error
 from tests.feeding import feed_three_ways
 
 
