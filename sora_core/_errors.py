@@ -33,7 +33,9 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionLost",
     "DeadlineExceeded",
+    "DownloadError",
     "IdleTimeout",
+    "IncompleteDownload",
     "InternalServerError",
     "LimitExceeded",
     "LocalProtocolError",
@@ -45,6 +47,7 @@ __all__ = [
     "SoraError",
     "Timeout",
     "TransportError",
+    "UnexpectedContent",
     "UnprocessableEntityError",
     "VideoGenerationFailed",
     "status_error_class",
@@ -266,3 +269,31 @@ class IdleTimeout(Timeout):
 
 class DeadlineExceeded(Timeout):
     """The whole call took longer than its total deadline."""
+
+
+class DownloadError(RemoteProtocolError):
+    """A file download went wrong on the server's side (base class).
+
+    ``received`` is how many bytes of the file were handed out for writing
+    before the error (they are valid: keep the partial file and resume it
+    with ``Range``).
+    """
+
+    def __init__(self, message: str, *, received: int = 0) -> None:
+        super().__init__(message)
+        self.received = received
+
+
+class IncompleteDownload(DownloadError):
+    """The body ended before ``Content-Length`` (or ``Content-Range``) said it
+    would: the file is cut short and must not be saved as complete.
+    ``expected`` is the size it should have had."""
+
+    def __init__(self, message: str, *, received: int = 0, expected: int | None = None) -> None:
+        super().__init__(message, received=received)
+        self.expected = expected
+
+
+class UnexpectedContent(DownloadError):
+    """Where a video (or image) was expected, the server sent something else:
+    an HTML page or a JSON error. The message quotes its title or error."""
