@@ -45,7 +45,8 @@ from ._models import (
     structure_error,
 )
 from ._sse import SSEDecoder
-from ._video import VideoResult, VideoTracker
+from ._video import VideoResult
+from ._video_tracker import VideoTracker
 
 __all__ = ["ChatResponse"]
 
