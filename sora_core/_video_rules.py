@@ -13,6 +13,8 @@ this table, never the tracker.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # --- the tokeniser -------------------------------------------------------------
 
@@ -43,7 +45,8 @@ SCAN = re.compile(
                 (?:[A-Za-z0-9_-]|[:.](?=[A-Za-z0-9]|\Z)){{0,127}})?)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_-]{{0,127}})
   | (?P<num>(?P<numval>\d{{1,16}}(?:\.\d{{1,16}})?)           # 36, 36.5, and what follows:
-        (?P<numtail>[ \t]{{0,8}}[%％]|[.…。，,、→ \t]{{1,8}})?)  # "%", "..", ", "
+        (?:(?P<frac>[ \t]{{0,2}}/[ \t]{{0,2}}(?P<den>\d{{1,6}})?)  # "7/10" (a fraction),
+        |(?P<numtail>[ \t]{{0,8}}[%％]|[.…。，,、→ \t]{{1,8}}))?)  # "%", "..", ", "
   | (?P<kw>生成进度|进度|完成度|排队中|排队|队列中|等待中|生成中|处理中|渲染中|🏃|⏳|⌛|🔄)
     """,
     re.VERBOSE,
@@ -100,13 +103,34 @@ LEAD = re.compile(r"[ \t>]*")
 FENCE = re.compile(r"(`{3,}|~{3,})[ \t]*([\w+#.-]*)")
 DATA_LANGS = frozenset({"json", "jsonc", "json5", "jsonl", "js", "javascript"})
 JSONISH_START = frozenset('{}[]",:-0123456789tfn')
-# A failure marker; the reason is what follows it.
-FAIL_WORDS = (
-    r"(?:视频|任务|请求)?(?:生成|处理|创建|渲染)失败|任务失败"
-    r"|(?i:(?:video\s+)?generation\s+(?:has\s+)?failed|(?:video|task|job|request)\s+failed"
-    r"|failed\s+to\s+generate(?:\s+(?:the\s+)?video)?)"
+# --- failures: a family of rules, each with its reason ----------------------------
+#
+# A failure line names what failed and why, in many words: a marker ("❌",
+# "X失败", "generation failed", "failed to create") whose reason follows it; a
+# label at the start of a line ("Error: ...", "失败原因：..."); a status key
+# ("status: failed", "状态：超时"); a policy refusal; a timeout ("任务超时",
+# "timed out"); an inability ("未能生成视频", "could not generate"); or a short
+# "<subject> failed" / "<subject> error" in the status position at the start
+# of a line. The heuristic rules (timeout, inability, status position) read
+# the line with its links taken out, and a prompt echoed back behind a label
+# ("Prompt: ...", "提示词：...") is never a failure.
+
+_CJK = "\u4e00-\u9fff"
+# "X失败" for any short subject X ("生成失败", "去水印失败"), not "未失败",
+# "失败率" or "失败次数": the word ends there.
+_CJK_FAILED = rf"[{_CJK}]{{0,8}}?(?<![未没不无否非])失败(?:了|啦|原因)?(?![{_CJK}])"
+_EN_SUBJECT = (
+    r"(?:video|task|job|request|generation|render(?:ing)?|upload|download|processing|removal"
+    r"|call|submission|creation|conversion|encoding|transcoding)"
 )
-FAIL_MARK = re.compile(rf"(?:❌|⛔|🚫)[\s*]*(?:(?:{FAIL_WORDS})[\s*]*)?|(?:{FAIL_WORDS})")
+_EN_DOING = r"(?:generat|creat|render|complet|process|upload|download|remov|fetch|submit|produc)\w*"
+FAIL_WORDS = (
+    rf"{_CJK_FAILED}"
+    rf"|(?i:(?:video\s+)?{_EN_SUBJECT}\s+(?:has\s+|have\s+|was\s+|had\s+)?failed"
+    rf"|failed\s+to\s+{_EN_DOING}(?:\s+(?:the\s+|your\s+)?video)?)"
+)
+# A failure marker; the reason is what follows it.
+FAIL_MARK = re.compile(rf"(?:❌|⛔|🚫|✖️?|✗)[\s*]*(?:(?:{FAIL_WORDS})[\s*]*)?|(?:{FAIL_WORDS})")
 # "Error: reason" / "失败原因：reason" at the start of a line.
 ERROR_LINE = re.compile(
     r"[\s>*#\-•]*(?:❌\s*)?\**(?i:error|failed|failure|错误|失败原因|失败)\**\s*[:：]\s*(?P<reason>.*)"
@@ -119,10 +143,47 @@ POLICY = re.compile(
     # safety system", "内容审核失败".
     r"|(?:flagged|blocked|rejected)\b[^.\n]{0,40}?\b(?:moderation|safety)|审核失败"
 )
+# A status key whose value is a failure: "status: failed", "state=TIMEOUT",
+# "状态：已取消", "status": "cancelled".
 STATUS_FAILED = re.compile(
-    r"(?i)\bstatus\W{0,4}[:：=]\W{0,4}(?:failed|failure|error)\b|状态\W{0,4}[:：]\W{0,4}失败"
+    r"(?i)\b(?:status|state)\W{0,4}[:：=]\W{0,4}"
+    r"(?:failed|failure|error|errored|time[d_ -]?out|cancell?ed|canceled|expired|rejected)\b"
+    r"|状态\W{0,4}[:：=]\W{0,4}(?:已|任务)?(?:失败|超时|取消|过期|拒绝)"
 )
-REASON_LEAD = re.compile(r"^(?:[\s*:：\-—>#•❌⛔🚫]|(?i:error|错误)\s*[:：])+")
+# A timeout: "任务超时", "生成超时", "request timed out", "Timeout."; not a
+# setting ("超时时间: 600s", "timeout: 600").
+TIMEOUT = re.compile(
+    r"(?<![不未没无])超时(?![时设])"
+    r"|(?i:(?<!no )(?<!not )(?<!without )\btimed?[\s_-]?out\b(?![\s:：=]{0,3}\d))"
+)
+# Unable to make the video: "未能生成视频", "无法完成", "could not generate",
+# "couldn't be rendered", "unable to create".
+UNABLE = re.compile(
+    r"(?:未能|无法|不能)(?:成功)?(?:为您|为你)?(?:生成|完成|创建|处理|渲染|制作)|(?:生成|制作)不了"
+    rf"|(?i:\b(?:could\s*n[o'’]t|couldn[’']?t|unable\s+to|cannot|can[’']t|can\s+not"
+    rf"|was\s+not\s+able\s+to|were\s+not\s+able\s+to)\s+(?:be\s+)?{_EN_DOING})"
+)
+# "<subject> failed" / "Upstream error: reason" in the status position: at the
+# start of a line, after at most three words, ending the clause. Prose ("The
+# cat failed.", "No error") starts with an article, a pronoun or a negation.
+STATUS_POSITION = re.compile(
+    r"[\W_]*(?!(?i:the|a|an|my|your|his|her|their|our|its|this|that|no|not|never|without|if)\b)"
+    r"(?:[A-Za-z][\w'-]*[ \t]+){0,3}"
+    r"(?i:failed|failure|errored|error|timed[ \t]+out)[ \t]*(?:[:：!！.。]|\Z)(?P<reason>.*)"
+)
+# A condition, not a report: "If the upload failed, ...", "如果超时".
+CONDITIONAL = re.compile(r"(?i)\b(?:if|when|whether|unless|in case)\b|如果|若|假如|万一")
+# A prompt echoed back behind a label: its words are the user's, not a status.
+PROMPT_LABEL = re.compile(r"[\W_]*(?i:prompt|提示词|描述|输入|用户输入)[\W_]{0,3}[:：]")
+# Links and URLs, taken out before the heuristic rules read a line.
+LINKS = re.compile(r"!?\[[^\[\]]{0,300}\]\([^()\s]{0,4096}\)|(?i:https?)://\S{0,4096}")
+# The start of a reason that is not its words: decoration, clause punctuation
+# ("，", "：") and labels ("原因：", "reason:", "Error:").
+REASON_LEAD = re.compile(
+    r"^(?:[^\w\"'“‘「『(（\[<]"
+    r"|(?:(?i:error|reason|cause|details?|message)|错误信息|错误|失败原因|原因)\s*[:：]"
+    r"|原因(?:是|为))+"
+)
 PROGRESSISH = re.compile(
     r"(?i)progress|percent|generat|process|render|queue|complet|进度|生成|处理|渲染|排队|完成|🏃|⏳|⌛|🔄"
 )
@@ -133,8 +194,19 @@ PCT = re.compile(r"(?P<url>(?i:https?)://\S+)|(?<![\w.])(?P<num>\d+(?:\.\d+)?)\s
 # the line folded as IGNORECASE folds it: str.lower() misses the dotless i
 # and the long s, and lowers the dotted capital I to "i" plus U+0307.
 FAILISH = re.compile(
-    "fail|error|status|polic|guardrail|violat|flagged|blocked|rejected"
-    "|失败|错误|状态|政策|违|审核|未通过|敏感|❌|⛔|🚫"
+    "fail|error|status|state|polic|guardrail|violat|flagged|blocked|rejected"
+    r"|time|could|unable|can[’']t|can\s*not|not\s+able"
+    "|失败|错误|状态|政策|违|审核|未通过|敏感|超时|未能|无法|不能|不了|❌|⛔|🚫|✖|✗"
+)
+# The failure rules, in the order they are tried (for the prefilter's test).
+FAILURE_RULES = (
+    ("search", FAIL_MARK),
+    ("fullmatch", ERROR_LINE),
+    ("search", STATUS_FAILED),
+    ("search", POLICY),
+    ("search", TIMEOUT),
+    ("search", UNABLE),
+    ("match", STATUS_POSITION),
 )
 SUCCESS = re.compile(r"(?i)生成完成|成功|✅|success|completed")
 
@@ -160,23 +232,190 @@ def failure_reason(line: str) -> str | None:
     folded = line.lower()
     if not folded.isascii():
         folded = folded.replace("ı", "i").replace("ſ", "s").replace("\u0307", "")
-    if FAILISH.search(folded) is None:
+    if FAILISH.search(folded) is None or PROMPT_LABEL.match(line):
         return None
     m = FAIL_MARK.search(line)
-    if m is not None:
+    if m is not None and not _conditional(line, m.start()):
         return strip_reason(line[m.end() :]) or strip_reason(line)
     m = ERROR_LINE.fullmatch(line)
     if m is not None and m.group("reason").strip():
         return strip_reason(m.group("reason"))
     if STATUS_FAILED.search(line):  # "status": "failed", "error": "..."
         keyed = {k.group("key").lower(): k.group("s") for k in JSON_KV.finditer(line)}
-        words = [keyed.get(k) for k in ("error", "fail_reason", "failure_reason", "message")]
-        return next((w.strip() for w in words if w and w.strip()), None) or strip_reason(line)
-    return strip_reason(line) if POLICY.search(line) else None
+        return keyed_reason(keyed) or strip_reason(line)
+    if POLICY.search(line):
+        return strip_reason(line)
+    bare = LINKS.sub(" ", line) if "://" in line else line
+    m = TIMEOUT.search(bare) or UNABLE.search(bare)
+    if m is not None and not _conditional(bare, m.start()):
+        return strip_reason(line)
+    m = STATUS_POSITION.match(bare)
+    if m is not None:
+        return strip_reason(m.group("reason")) or strip_reason(line)
+    return None
+
+
+def _conditional(line: str, end: int) -> bool:
+    """Whether the clause before ``end`` is a condition ("if ...", "如果 ...")."""
+    start = max(line.rfind(c, 0, end) for c in ".。!！;；\n") + 1
+    return CONDITIONAL.search(line, start, end) is not None
+
+
+def keyed_reason(keyed: Mapping[str, Any]) -> str | None:
+    """The reason among a failed status's sibling keys (``error``, ``message``, ...)."""
+    for key in ("error", "fail_reason", "failure_reason", "reason", "message", "msg"):
+        word = keyed.get(key)
+        if isinstance(word, str) and word.strip():
+            return word.strip()
+    return None
 
 
 def strip_reason(text: str) -> str:
     return REASON_LEAD.sub("", text).strip().strip("*").strip()
+
+
+# --- keyed values: JSON text lines and structured delta fields ------------------------
+#
+# One table for a value under a key, whether the key is read from a JSON line
+# in the text (``"progress": 33``) or from a field of the delta itself that the
+# relay added (``delta.wm.task_id``, ``delta.output[0].url``, kept by the models
+# in ``Delta.extra``). Keys are compared folded: lower case, without "_" and
+# "-", so ``task_id``, ``taskId`` and ``task-id`` are one key.
+
+PROGRESS_KEYS = frozenset({"progress", "percent", "percentage", "progresspercent", "pct"})
+TASK_ID_KEYS = frozenset({"taskid", "jobid", "generationid", "videoid", "tid"})
+REMIX_KEYS = frozenset({"remixid", "sid", "soraid"})
+STATUS_KEYS = frozenset({"status", "state", "taskstatus"})
+FAILED_STATUSES = frozenset(
+    {"failed", "failure", "error", "errored", "timeout", "timedout", "cancelled", "canceled"}
+    | {"expired", "rejected", "失败", "超时", "已取消", "取消"}
+)
+# Lists whose items are the task's outputs: an ``id`` or a ``url`` in one of
+# them is the task's id or its video.
+OUTPUT_LISTS = frozenset(
+    {"output", "outputs", "data", "results", "result", "videos", "items", "generations"}
+    | {"artifacts", "files", "media"}
+)
+# Objects whose ``id`` is the task's id.
+ID_PARENTS = OUTPUT_LISTS | {"task", "job", "video", "generation", "wm", "sora"}
+FRACTION = re.compile(r"(\d{1,16}(?:\.\d{1,16})?)[ \t]{0,2}/[ \t]{0,2}(\d{1,6})(?!\d)")
+_MAX_FIELDS = 256  # values read from one delta's structured fields
+_MAX_DEPTH = 8
+
+Fact = tuple[str, Any]
+"""What a keyed value says: ("progress", float), ("task", str), ("remix", str),
+("queued", None), ("failed", reason or None), ("url", (url, label, ctx))."""
+
+
+def fraction_percent(numerator: str, denominator: str) -> float | None:
+    """``7/10`` -> 70.0; ``None`` when it is no share of a whole (``2025/10``)."""
+    num, den = float(numerator), int(denominator)
+    if den <= 0 or num > den:
+        return None
+    return round(num * 100 / den, 2)
+
+
+def progress_value(value: object) -> float | None:
+    """A progress value as the relay wrote it: ``33``, ``"33%"``, ``"7/10"``, ``0.5``?"""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    m = FRACTION.search(value)
+    if m is not None:
+        return fraction_percent(m.group(1), m.group(2))
+    number = NUMBER.search(value)
+    return float(number.group()) if number is not None else None
+
+
+def fold_key(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def keyed_fact(key: str, value: object, parent: str | None) -> Fact | None:
+    """What ``value`` under the folded ``key`` says, if anything.
+
+    ``parent`` is the folded key of the enclosing object or list (``""`` at
+    the top of a delta's fields), or ``None`` for a JSON line in the text,
+    whose structure is unknown: there any ``id`` counts as the task's.
+    """
+    if key in PROGRESS_KEYS:
+        number = progress_value(value)
+        return ("progress", number) if number is not None else None
+    if isinstance(value, int) and not isinstance(value, bool) and key in TASK_ID_KEYS:
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        return None
+    if key in TASK_ID_KEYS or (key == "id" and (parent is None or parent in ID_PARENTS)):
+        return ("task", value) if 3 <= len(value) <= 128 else None
+    if key in REMIX_KEYS:
+        return ("remix", value) if len(value) <= 128 else None
+    if key in STATUS_KEYS:
+        status = fold_key(value.strip())
+        if status in QUEUE_WORDS:
+            return ("queued", None)
+        return ("failed", None) if status in FAILED_STATUSES else None
+    if key.endswith("url") and value[:8].lower().startswith(("http://", "https://")):
+        url = clean_url(value.replace("\\/", "/"))
+        if key == "url":
+            if parent in OUTPUT_LISTS:
+                return ("url", (url, None, "thumb" if media_kind(url) == "image" else "video"))
+            return None
+        label = "download" if "download" in key else None
+        ctx = "video" if "video" in key else "thumb" if THUMB_LABEL.search(key) else None
+        if ctx or label:
+            return ("url", (url, label, ctx))
+        if parent is None:
+            return None  # a JSON line's other links: an echoed request's, say
+        return ("url", (url, key[:-3], None))  # "status_url": a tracking page
+    return None
+
+
+def structured_facts(fields: Mapping[str, Any]) -> list[Fact]:
+    """The facts in a delta's structured fields, depth first, in their order.
+
+    Bounded: at most ``_MAX_FIELDS`` values and ``_MAX_DEPTH`` levels are read.
+    """
+    facts: list[Fact] = []
+    _walk(fields, "", 0, facts, [_MAX_FIELDS])
+    return facts
+
+
+def _walk(obj: object, parent: str, depth: int, facts: list[Fact], budget: list[int]) -> None:
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            if not isinstance(key, str):
+                continue
+            folded = fold_key(key)
+            if isinstance(value, (Mapping, list, tuple)):
+                if depth < _MAX_DEPTH:
+                    _walk(value, folded, depth + 1, facts, budget)
+                continue
+            fact = keyed_fact(folded, value, parent)
+            if fact is not None and fact[0] == "failed":
+                fact = ("failed", _sibling_reason(obj) or str(value).strip())
+            if fact is not None:
+                facts.append(fact)
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            if depth < _MAX_DEPTH:
+                _walk(item, parent, depth + 1, facts, budget)
+
+
+def _sibling_reason(obj: Mapping[Any, Any]) -> str | None:
+    keyed = {str(k).lower(): v for k, v in obj.items() if isinstance(v, str)}
+    error = obj.get("error")
+    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+        keyed.setdefault("error", error["message"])
+    return keyed_reason(keyed)
 
 
 def certain_at_end(m: re.Match[str]) -> bool:
@@ -187,6 +426,8 @@ def certain_at_end(m: re.Match[str]) -> bool:
     if kind == "anchor":
         return m.group("aclose") is not None
     if kind == "num":
+        if m.group("frac") is not None:
+            return False  # "7/1" may become "7/10"
         tail = m.group("numtail") or ""
         return bool(tail.strip(" \t.")) or ".." in tail
     return kind == "kw" and m.group() not in KW_PREFIXES

@@ -19,6 +19,7 @@ line breaks cannot make the buffer grow without bound.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ._errors import LocalProtocolError
@@ -49,7 +50,6 @@ from ._video_rules import (
     LABEL_CUT,
     LEAD,
     NEWLINE,
-    NUMBER,
     PCT,
     PLAY_LABEL,
     PROGRESS_WORDS,
@@ -68,10 +68,16 @@ from ._video_rules import (
     TRACK_LABEL,
     VIDEO_LABEL,
     WORD,
+    Fact,
     certain_at_end,
     clean_url,
     failure_reason,
+    fold_key,
+    fraction_percent,
+    keyed_fact,
+    keyed_reason,
     media_kind,
+    structured_facts,
 )
 
 __all__ = ["VideoTracker"]
@@ -173,6 +179,24 @@ class VideoTracker:
                 f.dots += len(content)
             else:
                 self._feed_field(f, content, events)
+
+    def feed_fields(self, fields: Mapping[str, Any]) -> list[VideoEvent]:
+        """Take one delta's structured fields (``Delta.extra``: the fields the
+        relay added, such as ``wm.task_id`` or ``output[0].url``); return the
+        events they made certain."""
+        events: list[VideoEvent] = []
+        self.feed_fields_into(fields, events)
+        return events
+
+    def feed_fields_into(self, fields: Mapping[str, Any], events: list[Any]) -> None:
+        """:meth:`feed_fields`, appending the events to ``events``."""
+        if not fields:
+            return
+        if self._finished:
+            raise LocalProtocolError("VideoTracker.feed_fields() called after finish()")
+        for fact in structured_facts(fields):
+            self._fact(self._content, fact, events)
+            self._flush_task(events)
 
     def fail(self, reason: str) -> list[VideoEvent]:
         """A mid-stream error event arrived: ``[VideoFailed(reason)]`` unless already failed."""
@@ -337,32 +361,38 @@ class VideoTracker:
     def _json_pass(self, f: _Field, line: str, events: list[VideoEvent]) -> None:
         """Keyed values of a JSON line inside a fenced JSON block (never its free text)."""
         for m in JSON_KV.finditer(line):
-            key, text, num = m.group("key").lower().replace("_", ""), m.group("s"), m.group("n")
-            if num is not None or (text and key in ("progress", "percent")):
-                number = NUMBER.search(num or text or "")
-                if key in ("progress", "percent") and number:
-                    self._set_progress(float(number.group()), True, events)
-            elif key in ("id", "taskid") and len(text) >= 3:
-                self._set_task(text, None)
-            elif key == "remixid" and text:
-                self._remix = self._remix or text
-            elif key == "status" and text.lower() in QUEUE_WORDS:
-                self._set_queued(events)
-            elif key.endswith("url") and text.lower().startswith(("http://", "https://")):
-                label = "download" if "download" in key else None
-                ctx = "video" if "video" in key else "thumb" if THUMB_LABEL.search(key) else None
-                if ctx or label:
-                    self._add_url(f, clean_url(text), label, ctx)
+            num = m.group("n")
+            value = float(num) if num is not None else m.group("s")
+            fact = keyed_fact(fold_key(m.group("key")), value, None)
+            if fact is not None:
+                if fact[0] == "failed":
+                    keyed = {k.group("key").lower(): k.group("s") for k in JSON_KV.finditer(line)}
+                    fact = ("failed", keyed_reason(keyed) or m.group("s"))
+                self._fact(f, fact, events)
             self._flush_task(events)
+
+    def _fact(self, f: _Field, fact: Fact, events: list[VideoEvent]) -> None:
+        """Act on what a keyed value says (see ``keyed_fact``)."""
+        kind, value = fact
+        if kind == "progress":
+            self._set_progress(value, True, events)
+        elif kind == "task":
+            self._set_task(value, None)
+        elif kind == "remix":
+            self._remix = self._remix or value
+        elif kind == "queued":
+            self._set_queued(events)
+        elif kind == "failed":
+            self._set_failed(value or "failed", events)
+        elif kind == "url":
+            url, label, ctx = value
+            self._add_url(f, url, label, ctx)
 
     def _line_pass(self, line: str, events: list[VideoEvent]) -> None:
         if self._error is None:
             reason = failure_reason(line)
             if reason is not None:
-                self._error = reason
-                if not self._failed_emitted:
-                    self._failed_emitted = True
-                    events.append(VideoFailed(reason))
+                self._set_failed(reason, events)
         # Percentages whose progress context came after them: "45% (processing)".
         if PROGRESSISH.search(line) or BARE_PCT_LINE.fullmatch(line):
             for m in PCT.finditer(line):
@@ -464,11 +494,17 @@ class VideoTracker:
             self._remix = word
 
     def _number(self, f: _Field, m: re.Match[str], events: list[VideoEvent]) -> None:
+        start = m.start()
+        after_kw = f.pkw_end >= 0 and SEP.fullmatch(f.line, f.pkw_end, start) is not None
+        den = m.group("den")
+        if den is not None:  # "生成进度 7/10": a share of the whole, after a progress word
+            value = fraction_percent(m.group("numval"), den)
+            if value is not None and (after_kw or f.pkw):
+                self._set_progress(value, True, events)
+            return
         tail = m.group("numtail") or ""
         pct = "%" in tail or "％" in tail
         seq = ".." in tail or any(c in "…。，,、→" for c in tail)
-        start = m.start()
-        after_kw = f.pkw_end >= 0 and SEP.fullmatch(f.line, f.pkw_end, start) is not None
         bare = pct and start <= 64 and DECOR.fullmatch(f.line, 0, start) is not None
         if (pct and (f.ctx or bare)) or (seq and f.pkw) or after_kw:
             self._set_progress(float(m.group("numval")), pct, events)
@@ -483,6 +519,13 @@ class VideoTracker:
             self._progress = value
             self._signal = True
             events.append(VideoProgress(value))
+
+    def _set_failed(self, reason: str, events: list[VideoEvent]) -> None:
+        if self._error is None:
+            self._error = reason
+            if not self._failed_emitted:
+                self._failed_emitted = True
+                events.append(VideoFailed(reason))
 
     def _set_queued(self, events: list[VideoEvent]) -> None:
         self._signal = True
