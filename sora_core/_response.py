@@ -474,6 +474,8 @@ class ChatResponse:
         held, self._sniffed = bytes(buf), bytearray()
         if first[:1] in (b"{", b"\x1e"):
             self._start_stream(ndjson=True)
+            if held.startswith(_BOM):
+                held = held[3:]
         elif self._sniff_fallback is _STREAM:
             self._start_stream(ndjson=False)
         else:

@@ -39,7 +39,7 @@ SCAN = re.compile(
         (?:>(?P<alabel>[^<]{{0,300}})(?:(?P<aclose></[Aa]\s{{0,8}}>)|<(?:/[Aa]?\s{{0,8}})?)?)?)?)
   | (?P<label>(?<![A-Za-z0-9_-])                          # "Task ID: x", "sid: s_1"
         (?P<lname>(?i:(?:remix|request|task)(?:[ _-]?(?:id?)?)?|sid|id)|任务编号|任务号)
-        ["'`*]{{0,4}}[ \t]{{0,8}}
+        ["'`*】」』\])）]{{0,4}}[ \t]{{0,8}}                 # "Task ID**", "【任务编号】"
         (?P<lcolon>[:：=][ \t]{{0,8}}["'`*]{{0,4}}[ \t]{{0,8}}  # the value: "sora-2:task_1" too,
             (?P<lval>(?!(?i:https?):)[A-Za-z0-9]            # but not a URL's scheme
                 (?:[A-Za-z0-9_-]|[:.](?=[A-Za-z0-9]|\Z)){{0,127}})?)?)
@@ -146,9 +146,9 @@ POLICY = re.compile(
 # A status key whose value is a failure: "status: failed", "state=TIMEOUT",
 # "状态：已取消", "status": "cancelled".
 STATUS_FAILED = re.compile(
-    r"(?i)\b(?:status|state)\W{0,4}[:：=]\W{0,4}"
+    r"(?i)\b(?:status|state)\W{0,4}[:：=|]\W{0,4}"
     r"(?:failed|failure|error|errored|time[d_ -]?out|cancell?ed|canceled|expired|rejected)\b"
-    r"|状态\W{0,4}[:：=]\W{0,4}(?:已|任务)?(?:失败|超时|取消|过期|拒绝)"
+    r"|状态\W{0,4}[:：=|]\W{0,4}(?:已|任务)?(?:失败|超时|取消|过期|拒绝)"
 )
 # A timeout: "任务超时", "生成超时", "request timed out", "Timeout."; not a
 # setting ("超时时间: 600s", "timeout: 600").

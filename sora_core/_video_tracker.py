@@ -563,7 +563,7 @@ class VideoTracker:
         """(ctx, label) for a bare URL: an html attribute, or the words just before it."""
         before = line[max(0, start - 2048) : start]
         lt = before.rfind("<")
-        if lt >= 0 and ">" not in before[lt:]:
+        if lt >= 0 and ">" not in before[lt:] and before[lt + 1 :].strip():
             tag_m, attr_m = TAG_NAME.match(before, lt), ATTR_END.search(before, lt)
             tag = tag_m.group(1).lower() if tag_m else ""
             attr = attr_m.group(1).lower() if attr_m else ""
@@ -616,8 +616,8 @@ class VideoTracker:
     def _video_url(self) -> str | None:
         best = None
         for cand in self._candidates:
-            if cand[0] == _T_ANY and not self._signal:
-                continue  # a plain chat answer's links are not a video
+            if cand[0] == _T_ANY and (not self._signal or self._error is not None):
+                continue  # a plain chat answer's links (or a failure's) are not a video
             if cand[2] not in self._links and (best is None or cand < best):
                 best = cand
         return best[2] if best is not None else None

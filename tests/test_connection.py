@@ -396,3 +396,17 @@ def test_fuzz_after_a_valid_head(body: bytes) -> None:
             list(conn.events())
         except RemoteProtocolError:
             pass
+
+
+def test_json_lines_over_the_wire() -> None:
+    # Issue 14 item 10 at the wire level: chunked NDJSON, cut anywhere.
+    body = b"".join(
+        json.dumps(c).encode() + b"\r\n" for c in (chunk("a"), chunk("b", finish="stop"))
+    )
+    events = run_wire(http_response(body, content_type="application/x-ndjson"))
+    text = "".join(
+        e.chunk.choices[0].delta.content or "" for e in events if isinstance(e, ChunkReceived)
+    )
+    assert text == "ab"
+    assert isinstance(events[-2], StreamEnded) and events[-2].reason == "finish_reason"
+    assert isinstance(events[-1], ExchangeComplete)

@@ -454,3 +454,144 @@ def test_fuzz_any_split_gives_the_same_events(ops: list[Op], points: list[int]) 
     whole = run(merged_ops(ops, "cr"))
     assert run(opwise(ops, "cr")) == whole
     assert run(cut_ops(merged_ops(ops, "cr"), points, "cr")) == whole
+
+
+# --- relay phrasings invented for the generality check (issue 11/14) ----------------------
+# None of these is a recorded house style: each is a plausible variation (other
+# words, punctuation, emoji, HTML or markdown wrappers) the rules must read as
+# a family, not as known strings.
+
+INVENTED = [
+    Case(
+        "html-list-english-task-and-percent-in-tags",
+        [
+            ("c", "<ul><li><b>Job ID:</b> <code>task_77ab12cd34ef</code></li>\n"),
+            ("c", "<li>Rendering… <b>62%</b></li>\n<li>Rendering… <b>88 %</b></li></ul>\n"),
+            ("c", '<p><a href="https://m.example.net/r/77ab.mp4">Open result</a></p>'),
+        ],
+        {
+            "task_id": "task_77ab12cd34ef",
+            "progress": 88,
+            "video_url": "https://m.example.net/r/77ab.mp4",
+            "status": "succeeded",
+        },
+    ),
+    Case(
+        "chinese-brackets-fullwidth-percent-and-fraction",
+        [
+            ("c", "【任务编号】：gen-20251201-abc\n【状态】排队中……\n"),
+            ("c", "【生成进度】3/8\n【生成进度】55％\n"),
+            ("c", "🎬 成品：https://v.example.cn/out/abc.webm\n"),
+        ],
+        {
+            "task_id": "gen-20251201-abc",
+            "progress": 55,
+            "video_url": "https://v.example.cn/out/abc.webm",
+        },
+        [
+            VideoTaskInfo("gen-20251201-abc", ()),
+            VideoQueued(),
+            VideoProgress(37.5),
+            VideoProgress(55),
+            VideoReady("https://v.example.cn/out/abc.webm"),
+        ],
+    ),
+    Case(
+        "emoji-timeout-after-progress-in-reasoning",
+        [
+            ("r", "⌛ progress 12%\n⌛ progress 40%\n"),
+            ("r", "⏰ Generation timed out after 10 minutes, credits refunded.\n"),
+        ],
+        {
+            "status": "failed",
+            "progress": 40,
+            "error": "Generation timed out after 10 minutes, credits refunded.",
+        },
+    ),
+    Case(
+        "markdown-table-status-failed",
+        [
+            ("c", "| field | value |\n|---|---|\n| task | `task_tbl0000001` |\n"),
+            ("c", "| status | **FAILED** |\n| reason | 余额不足 |\n"),
+        ],
+        {"status": "failed", "task_id": "task_tbl0000001"},
+    ),
+    Case(
+        "english-sentence-could-not-and-quoted-prompt",
+        [
+            ("c", 'Prompt: "a dog that failed its exam"\n'),
+            ("c", "We couldn't render your video (GPU quota exhausted). Please retry.\n"),
+        ],
+        {
+            "status": "failed",
+            "error": "We couldn't render your video (GPU quota exhausted). Please retry.",
+        },
+    ),
+    Case(
+        "structured-output-list-with-text-progress",
+        [
+            ("c", "Working on it: "),
+            ("f", {"output": [{"id": "out_5566778899", "status": "in_progress"}]}),
+            ("c", "progress 5/20, "),
+            ("c", "progress 20/20\n"),
+            ("f", {"output": [{"id": "out_5566778899", "url": "https://o.example.com/5566"}]}),
+        ],
+        {
+            "task_id": "out_5566778899",
+            "progress": 100,
+            "video_url": "https://o.example.com/5566",
+        },
+        [
+            VideoTaskInfo("out_5566778899", ()),
+            VideoProgress(25),
+            VideoProgress(100),
+            VideoReady("https://o.example.com/5566"),
+        ],
+    ),
+    Case(
+        "chinese-watermark-failure-with-colon-label",
+        [
+            ("c", "> 🏃 进度：100%\n"),
+            ("c", "> ⚠️ 去水印失败 —— 错误信息：watermark service unavailable\n"),
+        ],
+        {"status": "failed", "progress": 100, "error": "watermark service unavailable"},
+    ),
+    Case(
+        "bbcode-and-angle-bracket-links",
+        [
+            ("c", "Task ID = sora_9f8e7d6c5b\nstatus: generating (71%)\n"),
+            ("c", "Download → <https://dl.example.org/9f8e.mp4>\n"),
+        ],
+        {
+            "task_id": "sora_9f8e7d6c5b",
+            "progress": 71,
+            "video_url": "https://dl.example.org/9f8e.mp4",
+            "download_url": "https://dl.example.org/9f8e.mp4",
+        },
+    ),
+    Case(
+        "json-status-line-cancelled",
+        [("c", '{"task_id": "t-123456", "state": "cancelled", "msg": "user cancelled"}\n')],
+        {"status": "failed", "error": "user cancelled", "task_id": "t-123456"},
+    ),
+    Case(
+        "english-unable-with-link-to-docs-still-fails",
+        [
+            ("c", "Status: queued\n"),
+            ("c", "Unable to generate video, see [docs](https://docs.example.com/errors)\n"),
+        ],
+        {"status": "failed", "video_url": None},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", INVENTED, ids=[c.name for c in INVENTED])
+def test_invented_relay_phrasings(case: Case) -> None:
+    events, result = three_ways(case.ops)
+    check(result, **case.expect)
+    if case.events is not None:
+        assert events == case.events
+
+
+def test_enough_invented_phrasings() -> None:
+    assert len(INVENTED) >= 8
