@@ -99,8 +99,8 @@ from ._video import (
     VideoReady,
     VideoResult,
     VideoTaskInfo,
-    VideoTracker,
 )
+from ._video_tracker import VideoTracker
 
 __version__ = "0.1.0"
 """The version of sora-sansio."""

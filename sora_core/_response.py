@@ -44,8 +44,10 @@ from ._models import (
     structure_completion,
     structure_error,
 )
+from ._ndjson import NDJSON_TYPES, NDJSONDecoder
 from ._sse import SSEDecoder
-from ._video import VideoResult, VideoTracker
+from ._video import VideoResult
+from ._video_tracker import VideoTracker
 
 __all__ = ["ChatResponse"]
 
@@ -57,11 +59,19 @@ _MAX_ERROR_TEXT = 64 * 1024
 # Inflate in pieces of at most this size, so memory stays bounded however
 # far a small body inflates.
 _INFLATE_STEP = 64 * 1024
+# A streaming body whose type does not say NDJSON is told by its first bytes:
+# the first non-blank byte among the first _SNIFF_LIMIT is "{" (or RS, for
+# json-seq) for JSON lines; anything else is an event stream (or, with a type
+# that is neither, an unexpected body).
+_SNIFF_LIMIT = 64 * 1024
+_BLANK = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
 # One ChunkReceived per streamed chunk: built without attrs' frozen __init__.
 _new_chunk_received = slot_constructor(ChunkReceived)
 
 # States of one response.
 _HEADERS = "awaiting headers"
+_SNIFF = "reading the first bytes of the stream"
 _STREAM = "streaming"
 _STREAM_OVER = "stream over"  # after [DONE]: the rest of the body is read and dropped
 _JSON = "reading JSON body"
@@ -86,6 +96,21 @@ def _quote(data: bytes | str) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text[:_QUOTE]
     return repr(text)
+
+
+def _completion_as_chunk(obj: dict[str, Any]) -> Any:
+    """A whole ``chat.completion`` in a JSON-lines stream, read as one chunk
+    whose deltas are its messages (a relay that answers in one record)."""
+    choices = obj.get("choices")
+    if not isinstance(choices, list):
+        return obj
+    moved = [
+        {k: v for k, v in c.items() if k != "message"} | {"delta": c["message"]}
+        if isinstance(c, dict) and isinstance(c.get("message"), dict)
+        else c
+        for c in choices
+    ]
+    return obj | {"object": "chat.completion.chunk", "choices": moved}
 
 
 class _Inflater:
@@ -232,7 +257,10 @@ class ChatResponse:
         self._acc = ChunkAccumulator() if assemble else None
         self._state = _HEADERS
         self._error: SoraError | None = None
-        self._sse: SSEDecoder | None = None
+        self._sse: SSEDecoder | NDJSONDecoder | None = None
+        self._ndjson = False
+        self._sniffed = bytearray()
+        self._sniff_fallback = _STREAM
         self._events_json = _json.StreamDecoder()
         self._inflater: _Inflater | None = None
         self._body = bytearray()
@@ -314,13 +342,16 @@ class ChatResponse:
             self._state = _ERROR_BODY
         elif self.stream:
             ctype = (header(hdrs, "content-type") or "").split(";")[0].strip().lower()
-            # A missing type is let through (some relays omit it); a wrong one
-            # means we are not talking to an event stream at all.
-            if ctype and ctype != "text/event-stream":
-                self._state = _WRONG_TYPE
+            if ctype in NDJSON_TYPES:
+                self._start_stream(ndjson=True)
             else:
-                self._state = _STREAM
-                self._sse = SSEDecoder(max_event_size=self.limits.max_event_size)
+                # A missing type is let through (some relays omit it); JSON
+                # lines are told by the first bytes; any other type means we
+                # are not talking to a stream at all.
+                self._state = _SNIFF
+                self._sniff_fallback = (
+                    _STREAM if ctype in ("", "text/event-stream") else _WRONG_TYPE
+                )
         else:
             self._state = _JSON
         return events
@@ -400,6 +431,8 @@ class ChatResponse:
                 raise over
         elif state is _STREAM_OVER:
             pass
+        elif state is _SNIFF:
+            self._sniff(data, events)
         elif state is _JSON:
             self._body_size += len(data)
             if self._body_size > self.limits.max_body_size:
@@ -418,6 +451,37 @@ class ChatResponse:
                 self._body += data[:room]
             if len(self._body) >= _QUOTE * 4:
                 self._raise_wrong_type()
+
+    def _start_stream(self, *, ndjson: bool) -> None:
+        self._state = _STREAM
+        self._ndjson = ndjson
+        size = self.limits.max_event_size
+        self._sse = (
+            NDJSONDecoder(max_event_size=size) if ndjson else SSEDecoder(max_event_size=size)
+        )
+
+    def _sniff(self, data: bytes, events: list[Event], end: bool = False) -> None:
+        """Hold the first bytes until the first non-blank one tells the format."""
+        buf = self._sniffed
+        buf += data
+        head = bytes(buf[:_SNIFF_LIMIT])
+        if not end and len(head) < 3 and _BOM.startswith(head):
+            return  # may still be a byte order mark
+        first = head[3:] if head.startswith(_BOM) else head
+        first = first.lstrip(_BLANK)
+        if not first and not end and len(head) < _SNIFF_LIMIT:
+            return
+        held, self._sniffed = bytes(buf), bytearray()
+        if first[:1] in (b"{", b"\x1e"):
+            self._start_stream(ndjson=True)
+            if held.startswith(_BOM):
+                held = held[3:]
+        elif self._sniff_fallback is _STREAM:
+            self._start_stream(ndjson=False)
+        else:
+            self._state = _WRONG_TYPE
+        if held:
+            self._body_bytes(held, events)
 
     def _raise_wrong_type(self) -> None:
         ctype = header(self.headers, "content-type")
@@ -463,6 +527,8 @@ class ChatResponse:
             if kind == "error":
                 self._on_error_event(obj, events)
                 continue
+            if self._ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
+                obj = _completion_as_chunk(obj)
             chunk = structure_chunk(obj)
             events.append(_new_chunk_received(chunk))
             if acc is not None:
@@ -478,6 +544,8 @@ class ChatResponse:
                     delta = choice.delta
                     if delta.content or delta.reasoning_content:
                         tracker.feed_into(delta.content, delta.reasoning_content, events)
+                    if delta.extra:  # fields the relay added: wm.task_id, output[0].url
+                        tracker.feed_fields_into(delta.extra, events)
 
     def _on_done(self, events: list[Event]) -> None:
         self._finish_stream("done", events)
@@ -509,12 +577,19 @@ class ChatResponse:
         events.append(self._end)
 
     def _body_end(self, events: list[Event]) -> None:
+        if self._state is _SNIFF:
+            self._sniff(b"", events, end=True)
         state = self._state
         self._state = _ENDED
         if state is _STREAM:
             assert self._sse is not None
-            self._sse.feed(b"")
-            self._finish_stream("finish_reason" if self._saw_finish else "incomplete", events)
+            last = self._sse._feed_raw(b"")  # NDJSON: a last line without its LF
+            if last:
+                self._state = _STREAM
+                self._on_events(last, events)
+                state, self._state = self._state, _ENDED
+            if state is _STREAM:
+                self._finish_stream("finish_reason" if self._saw_finish else "incomplete", events)
         elif state is _JSON:
             self._end_json(events)
         elif state is _ERROR_BODY:
@@ -558,6 +633,7 @@ class ChatResponse:
                         choice.message.reasoning_content,
                     )
                 )
+                events.extend(self._tracker.feed_fields(choice.message.extra))
             events.extend(self._tracker.finish(completion.finish_reason))
             video = self._tracker.result
         self._end = CompletionReceived(completion, video)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from sora_core import (
     build_request,
 )
 
-from .feeding import feed_three_ways, outcome
+from .feeding import expect_error, feed_three_ways
 from .streams import chunk, http_response, sse
 
 BASE = "http://relay.test:8080/v1"
@@ -36,7 +37,9 @@ STREAM_REQ = ChatRequest(
 PLAIN_REQ = ChatRequest(model="gpt-test", messages=[{"role": "user", "content": "hi"}])
 
 
-def run_wire(raw: bytes, request: ChatRequest = STREAM_REQ, **kw: Any) -> list[Any]:
+def wire(request: ChatRequest = STREAM_REQ, **kw: Any) -> Callable[[list[bytes]], list[Any]]:
+    """A ``run`` for the shared feeder: a connection's events for the pieces, then EOF."""
+
     def run(pieces: list[bytes]) -> list[Any]:
         conn = ChatConnection(BASE, TOKEN, **kw)
         conn.send(request)
@@ -48,24 +51,15 @@ def run_wire(raw: bytes, request: ChatRequest = STREAM_REQ, **kw: Any) -> list[A
         out += list(conn.events())
         return out
 
-    return feed_three_ways(run, raw, max_examples=25)
+    return run
+
+
+def run_wire(raw: bytes, request: ChatRequest = STREAM_REQ, **kw: Any) -> list[Any]:
+    return feed_three_ways(wire(request, **kw), raw, max_examples=25)
 
 
 def wire_error(raw: bytes, request: ChatRequest = STREAM_REQ, **kw: Any) -> Any:
-    def run(pieces: list[bytes]) -> list[Any]:
-        conn = ChatConnection(BASE, TOKEN, **kw)
-        conn.send(request)
-        out: list[Any] = []
-        for piece in pieces:
-            conn.receive_data(piece)
-            out += list(conn.events())
-        conn.receive_data(b"")
-        out += list(conn.events())
-        return out
-
-    value, error = feed_three_ways(outcome(run), raw, max_examples=25)  # type: ignore[misc]
-    assert error is not None, f"expected an error, got {value}"
-    return error
+    return expect_error(wire(request, **kw), raw, max_examples=25)
 
 
 BODY = sse(
@@ -406,3 +400,17 @@ def test_fuzz_after_a_valid_head(body: bytes) -> None:
             list(conn.events())
         except RemoteProtocolError:
             pass
+
+
+def test_json_lines_over_the_wire() -> None:
+    # Issue 14 item 10 at the wire level: chunked NDJSON, cut anywhere.
+    body = b"".join(
+        json.dumps(c).encode() + b"\r\n" for c in (chunk("a"), chunk("b", finish="stop"))
+    )
+    events = run_wire(http_response(body, content_type="application/x-ndjson"))
+    text = "".join(
+        e.chunk.choices[0].delta.content or "" for e in events if isinstance(e, ChunkReceived)
+    )
+    assert text == "ab"
+    assert isinstance(events[-2], StreamEnded) and events[-2].reason == "finish_reason"
+    assert isinstance(events[-1], ExchangeComplete)

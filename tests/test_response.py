@@ -520,3 +520,122 @@ def test_without_assembly_usage_and_finish_reason_are_still_known() -> None:
     assembled.receive_body(b"")
     assert assembled.usage == got_usage and assembled.finish_reason == finish
     assert assembled.video_result == end.video
+
+
+# --- issue 14 item 10: bare JSON lines (NDJSON) instead of server-sent events ----------
+
+
+def ndjson(*items: Any, eol: str = "\n", done: bool = False) -> bytes:
+    lines = [json.dumps(item, ensure_ascii=False) for item in items]
+    if done:
+        lines.append("[DONE]")
+    return "".join(line + eol for line in lines).encode()
+
+
+NDJSON_BODY = ndjson(chunk(role="assistant", content=""), chunk("héllo "), chunk("wörld 🌍"))
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/x-ndjson",
+        "application/jsonl; charset=utf-8",
+        "application/json-seq",
+        "application/stream+json",
+        "application/json",  # told by the first byte
+        "text/plain",
+        "text/event-stream",  # mislabelled: "{" starts no server-sent event
+        None,
+    ],
+)
+def test_json_lines_are_chunks(ctype: str | None) -> None:
+    headers = [] if ctype is None else [("Content-Type", ctype)]
+    events = run_body(NDJSON_BODY + ndjson(chunk(finish="stop")), headers=headers)
+    assert texts(events) == "héllo wörld 🌍"
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.reason == "finish_reason"
+    assert end.completion is not None and end.completion.text == "héllo wörld 🌍"
+
+
+def test_json_lines_quirks_crlf_rs_data_prefix_blank_lines_and_done() -> None:
+    body = (
+        b"\xef\xbb\xbf\r\n  \n"
+        + b"\x1e"
+        + json.dumps(chunk("a")).encode()
+        + b"\r\n\n: keep-alive\n"
+        + b"data: "
+        + json.dumps(chunk("b")).encode()
+        + b"\n\x1e"
+        + json.dumps(chunk("c")).encode()
+        + b"\n[DONE]\n"
+        + b"trailing junk after done is dropped\n"
+    )
+    events = run_body(body, headers=[])
+    assert texts(events) == "abc"
+    assert isinstance(events[-1], StreamEnded) and events[-1].reason == "done"
+
+
+def test_json_lines_last_record_without_newline_counts() -> None:
+    body = NDJSON_BODY + json.dumps(chunk("!", finish="stop")).encode()
+    events = run_body(body, headers=[("Content-Type", "application/x-ndjson")])
+    assert texts(events) == "héllo wörld 🌍!"
+    assert isinstance(events[-1], StreamEnded) and events[-1].reason == "finish_reason"
+
+
+def test_json_lines_drive_the_video_layer_and_errors() -> None:
+    body = ndjson(
+        chunk("> ID: `task_01kndjson0000a`\n> 进度 7/10\n", model="sora-2"),
+        {"error": {"message": "upstream busy", "type": "server_error"}},
+    )
+    events = run_body(body, headers=[("Content-Type", "application/x-ndjson")], model="sora-2")
+    assert next(e for e in events if isinstance(e, VideoTaskInfo)).task_id == "task_01kndjson0000a"
+    assert [e.percent for e in events if isinstance(e, VideoProgress)] == [70]
+    assert any(isinstance(e, APIErrorReceived) and e.in_stream for e in events)
+    end = events[-1]
+    assert isinstance(end, StreamEnded) and end.video is not None
+    assert end.video.status == "failed" and end.video.error == "upstream busy"
+
+
+def test_a_whole_completion_as_one_json_line() -> None:
+    completion = {
+        "id": "chatcmpl-9",
+        "object": "chat.completion",
+        "model": "sora-2",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "[▶](https://v.example/a.mp4)"},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    events = run_body(ndjson(completion), headers=[("Content-Type", "application/json")])
+    assert texts(events) == "[▶](https://v.example/a.mp4)"
+    events = run_body(ndjson(completion), headers=[], model="sora-2")
+    ready = next(e for e in events if isinstance(e, VideoReady))
+    assert ready.video_url == "https://v.example/a.mp4"
+
+
+def test_json_lines_limit_and_bad_line() -> None:
+    big = ndjson(chunk("x" * 500))
+    kind, message = run_error(
+        ndjson(chunk("ok")) + big,
+        headers=[("Content-Type", "application/x-ndjson")],
+        limits=Limits(max_event_size=300),
+    )
+    assert kind == "LimitExceeded" and "JSON line larger than 300 bytes" in message
+    kind, message = run_error(ndjson(chunk("ok")) + b"{not json\n", headers=[])
+    assert kind == "RemoteProtocolError" and "not JSON" in message
+
+
+def test_non_json_streams_keep_their_old_reading() -> None:
+    # A non-streaming application/json answer is one chat.completion, as before.
+    obj = {"id": "c", "object": "chat.completion", "choices": [{"message": {"content": "hi"}}]}
+    events = run_body(json.dumps(obj, indent=2).encode(), stream=False)
+    assert isinstance(events[-1], CompletionReceived)
+    assert events[-1].completion.text == "hi"
+    # An SSE body after blank lines, without a type, is still an event stream.
+    assert texts(run_body(b"\r\n\n" + sse(chunk("a"), chunk("b")), headers=[])) == "ab"
+    # A page that is neither, under a wrong type, still says so.
+    kind, message = run_error(b"  \n<html>x</html>", headers=[("Content-Type", "text/html")])
+    assert kind == "RemoteProtocolError" and "expected a text/event-stream answer" in message
