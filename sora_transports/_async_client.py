@@ -11,7 +11,7 @@ backends); for another runtime, write one and pass it as ``backend=``.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +27,8 @@ from sora_core import (
     ResponseStarted,
     RetryPolicy,
     Send,
+    Sleep,
+    SoraError,
     VideoResult,
 )
 
@@ -354,3 +356,25 @@ class AsyncClient:
                 if on_event is not None:
                     on_event(event)
             return events.result
+
+    async def run_flow(
+        self, flow: Generator[Any, Any, Any], on_event: Callable[[Event], None] | None = None
+    ) -> Any:
+        """Run a flow (see :meth:`sora_transports.requests.Client.run_flow`): the
+        same generator as the sync clients, driven here with awaits."""
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            if isinstance(step, Sleep):
+                await self._sleep(step.seconds)
+                value = self._clock()
+                continue
+            try:
+                value = await self._call(step, on_event)
+            except SoraError as exc:
+                error = exc

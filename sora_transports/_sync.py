@@ -21,6 +21,8 @@ from sora_core import (
     LocalProtocolError,
     ResponseStarted,
     RetryPolicy,
+    Sleep,
+    SoraError,
     VideoResult,
 )
 from sora_core._exchange import Want
@@ -31,7 +33,10 @@ from ._drive import SyncCallIO, drive
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["EventStream", "SyncClient"]
+__all__ = ["EventStream", "Flow", "SyncClient"]
+
+Flow = Generator[Any, Any, Any]
+"""A multi-call flow: yields exchanges and ``Sleep`` steps, returns a result."""
 
 
 class EventStream:
@@ -170,6 +175,32 @@ class SyncClient:
                 if on_event is not None:
                     on_event(event)
             return events.result
+
+    def run_flow(self, flow: Flow, on_event: Callable[[Event], None] | None = None) -> Any:
+        """Run a flow: a generator (written once, in the core or the client
+        layer) that yields exchanges and :class:`~sora_core.Sleep` steps.
+
+        Each exchange's result is sent back into the flow (its error is
+        thrown in); a ``Sleep`` is slept and the time after it sent back.
+        The flow's return value is the result. ``on_event`` sees the events
+        of every exchange.
+        """
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                value = self._clock()
+                continue
+            try:
+                value = self._call(step, on_event)
+            except SoraError as exc:
+                error = exc
 
     # -- public verbs ----------------------------------------------------------------------
 
