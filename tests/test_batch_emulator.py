@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import anyio
 import pytest
-
 from sora_transports._emulator_styles import advance_task, prompt_of
+
 from sora_transports.batch import (
     ChatGenerator,
     Journal,

@@ -45,6 +45,7 @@ from sora_core import (
 )
 from sora_transports import asyncio as asyncio_transport
 from sora_transports import requests as rq_transport
+from sora_transports import socket as socket_transport
 from sora_transports import trio as trio_transport
 from tests import hostile_server as hs
 from tests.hostile_server import PARTIAL, HostileServer
@@ -52,7 +53,7 @@ from tests.hostile_server import PARTIAL, HostileServer
 pytestmark = pytest.mark.timeout(60)
 
 KEY = "sk-hostile-0123456789"
-TRANSPORTS = ["requests", "trio", "asyncio"]
+TRANSPORTS = ["requests", "socket", "trio", "asyncio"]
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 
@@ -93,8 +94,9 @@ def call(transport: str, base_url: str, stream: bool = True, **kw: Any) -> Outco
     started = time.monotonic()
     error: SoraError | None = None
     text = None
-    if transport == "requests":
-        with rq_transport.Client(base_url, KEY, sleep=delays.append, **kw) as client:
+    if transport in ("requests", "socket"):
+        module: Any = rq_transport if transport == "requests" else socket_transport
+        with module.Client(base_url, KEY, sleep=delays.append, **kw) as client:
             try:
                 if stream:
                     with client.stream(request) as events_in:
@@ -109,7 +111,7 @@ def call(transport: str, base_url: str, stream: bool = True, **kw: Any) -> Outco
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    module: Any = trio_transport if transport == "trio" else asyncio_transport
+    module = trio_transport if transport == "trio" else asyncio_transport
 
     async def go() -> str | None:
         async with module.Client(base_url, KEY, sleep=sleep, **kw) as client:
@@ -286,8 +288,9 @@ def test_no_smuggled_response_on_a_kept_alive_connection(transport: str) -> None
     with serve([hs.body_longer_than_length, hs.good_stream]) as server:
         texts: list[str | None] = []
         errors: list[str] = []
-        if transport == "requests":
-            with rq_transport.Client(server.base_url, KEY, max_retries=0) as client:
+        if transport in ("requests", "socket"):
+            sync: Any = rq_transport if transport == "requests" else socket_transport
+            with sync.Client(server.base_url, KEY, max_retries=0) as client:
                 for _ in range(2):
                     try:
                         texts.append(client.chat(chat_request(False)).text)

@@ -66,6 +66,7 @@ from sora_transports import (
 )
 from sora_transports import asyncio as asyncio_transport
 from sora_transports import requests as rq_transport
+from sora_transports import socket as socket_transport
 from sora_transports import trio as trio_transport
 from sora_transports._client_core import image_url, video_request
 from tests.asgi_app import RECORDER, TASK_ID, TEXT, VIDEO_URL
@@ -73,7 +74,9 @@ from tests.asgi_app import RECORDER, TASK_ID, TEXT, VIDEO_URL
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-test-secret-token-0123"
-TRANSPORTS = ["requests", "trio", "asyncio"]
+TRANSPORTS = ["requests", "socket", "trio", "asyncio"]
+# The synchronous clients, run through an async facade in the shared tests.
+SYNC: dict[str, Any] = {"requests": rq_transport, "socket": socket_transport}
 SERVERS = ["uvicorn", "hypercorn"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -151,9 +154,9 @@ class Transport:
     def client(self, base_url: str, api_key: str | None = KEY, **kw: Any) -> Any:
         """A client of this transport; its retry sleeps are recorded in ``delays``."""
         delays = self.delays
-        if self.name == "requests":
+        if self.name in SYNC:
             kw.setdefault("sleep", delays.append)
-            return _SyncFacade(rq_transport.Client(base_url, api_key, **kw))
+            return _SyncFacade(SYNC[self.name].Client(base_url, api_key, **kw))
 
         async def sleep(seconds: float) -> None:
             delays.append(seconds)

@@ -44,6 +44,7 @@ class Transport:
 
 TRANSPORTS: dict[str, Transport] = {
     "requests": Transport("sora_transports.requests", "sync", needs="requests"),
+    "socket": Transport("sora_transports.socket", "sync"),
     "trio": Transport("sora_transports.trio", "trio", needs="trio"),
     "asyncio": Transport("sora_transports.asyncio", "asyncio"),
 }
