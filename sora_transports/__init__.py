@@ -15,6 +15,7 @@ plugging in another async runtime.
 
 from ._async_client import AsyncBackend, AsyncClient, AsyncEventStream
 from ._streams import AsyncByteStream, AsyncMockStream, MockStream, SyncByteStream
+from ._sync import EventStream, SyncClient
 
 __all__ = [
     "AsyncBackend",
@@ -22,6 +23,8 @@ __all__ = [
     "AsyncClient",
     "AsyncEventStream",
     "AsyncMockStream",
+    "EventStream",
     "MockStream",
     "SyncByteStream",
+    "SyncClient",
 ]

@@ -1,6 +1,6 @@
 """The socket transport: sync, at the wire level, over the standard library.
 
-Nothing but :mod:`socket` and :mod:`ssl` (TLS verified by default, with the
+Nothing but the standard library's ``socket`` and ``ssl`` (TLS verified by default, with the
 system's CAs): the call machine frames HTTP/1.1, decides retries, redirects
 and success; this module connects, writes, reads, sleeps and keeps idle
 connections for reuse::
@@ -113,7 +113,7 @@ class Client(SyncClient):
     but ``session``: base URL and token (``SORA_BASE_URL`` /
     ``SORA_API_KEY`` by default), ``connect_timeout``, ``idle_timeout``,
     ``deadline``, retries, ``verify`` (``True``: the system's CAs,
-    ``False``, or an :class:`ssl.SSLContext`), ``follow_redirects``,
+    ``False``, or an ``ssl.SSLContext``), ``follow_redirects``,
     ``limits``, and injectable ``clock`` / ``sleep``. Up to 8 idle
     connections per origin are kept alive for reuse.
     """

@@ -1,12 +1,12 @@
 """The batch journal: one SQLite row per item, every state change committed.
 
-States (the only moves are in :data:`TRANSITIONS`)::
+States (the only moves are in :data:`TRANSITIONS`):
 
-    pending ──attempt──▶ pending (attempts + 1: a submission is being sent)
-    pending ──task id──▶ submitted (task id known: never submitted again)
-    pending / submitted ──result──▶ succeeded (video URL; file once downloaded)
-    pending / submitted ──failure──▶ failed (the reason)
-    failed ──retry──▶ pending (only when asked: ``--retry-failed``)
+- pending, on an attempt: pending (attempts + 1: a submission is being sent);
+- pending, on a task id: submitted (task id known: never submitted again);
+- pending or submitted, on a result: succeeded (video URL; file once downloaded);
+- pending or submitted, on a failure: failed (the reason);
+- failed, on a retry: pending (only when asked: ``--retry-failed``).
 
 The journal is the standard library's :mod:`sqlite3` in WAL mode with one
 writer (the process running the batch). :meth:`Journal.apply` writes a list
