@@ -291,6 +291,12 @@ class ChatConnection:
                 self._body_started = True
                 response.receive_body_into(bytes(event.data), self._queue)
             elif isinstance(event, h11.Response):
+                if event.http_version not in (b"1.1", b"1.0"):
+                    version = event.http_version.decode("ascii", "replace")
+                    raise RemoteProtocolError(
+                        f"malformed HTTP response: HTTP/{version} is not HTTP/1.x "
+                        "(invalid status line)"
+                    )
                 self._queue.extend(
                     response.receive_headers(event.status_code, event.headers, event.reason)
                 )

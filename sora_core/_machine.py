@@ -54,6 +54,7 @@ from ._events import (
     header,
 )
 from ._exchange import Exchange
+from ._framing import check_head_framing
 from ._limits import Limits
 from ._redact import redact
 from ._request import HTTPRequest
@@ -320,6 +321,8 @@ class CallMachine:
             return  # an interim response (102, 103): the final one follows
         self._state = _READ
         try:
+            headers = list(headers)
+            check_head_framing(headers)
             self._take(self._reader.receive_headers(status_code, headers, reason))
         except SoraError as exc:
             self._failure = exc

@@ -29,6 +29,7 @@ import requests
 import requests.adapters
 import requests.cookies
 import urllib3
+import urllib3.connection
 import urllib3.exceptions
 
 from sora_core import (
@@ -55,12 +56,53 @@ if not hasattr(urllib3.HTTPResponse, "read1"):  # pragma: no cover - old urllib3
     raise ImportError("sora_transports.requests needs urllib3 >= 2.2 (HTTPResponse.read1)")
 
 
+class _SkipInterim(http.client.HTTPResponse):
+    """http.client skips only ``100 Continue``; a ``102 Processing`` or
+    ``103 Early Hints`` would be taken for the answer. Skip every 1xx but
+    ``101`` (which never comes unasked), as h11 does at the wire level."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's headers
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _SkipInterim
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _SkipInterim
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class _Adapter(requests.adapters.HTTPAdapter):
     """An HTTPAdapter that uses a given :class:`ssl.SSLContext` as it is."""
 
     def __init__(self, context: ssl.SSLContext | None) -> None:
         self._context = context
         super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -116,6 +158,10 @@ def _framing_error(exc: BaseException) -> SoraError | None:
             return LimitExceeded(f"the response head is too large: {e} (http.client's limit)")
         if isinstance(e, http.client.RemoteDisconnected):
             return ConnectionLost("the server closed the connection without a response")
+        if isinstance(e, http.client.UnknownProtocol):
+            return RemoteProtocolError(
+                f"malformed HTTP response: {str(e)[:40]} is not HTTP/1.x (invalid status line)"
+            )
         if isinstance(e, http.client.BadStatusLine):
             line = str(e)[:100]
             return RemoteProtocolError(f"malformed HTTP response: invalid status line {line}")
@@ -238,6 +284,10 @@ class _RequestsIO:
         # A body read to its end goes back to requests' pool; any other is closed.
         response, self.response = self.response, None
         if response is not None:
+            if not reusable:
+                connection = getattr(response.raw, "connection", None)
+                if connection is not None:
+                    connection.close()
             response.close()
 
 
