@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
 
@@ -83,6 +84,27 @@ def resolve_config(
         )
     key = api_key if api_key is not None else env.get("SORA_API_KEY") or env.get("OPENAI_API_KEY")
     return url, key
+
+
+def _split_userinfo(url: str, api_key: str | None) -> tuple[str, str | None]:
+    """A base URL without its ``user:password@``, and the Basic credentials
+    they stand for (sent as ``Authorization: Basic``, never printed)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None  # build_request says what is wrong with it
+    if parts.username is None and parts.password is None:
+        return url, None
+    if api_key:
+        raise LocalProtocolError(
+            "the base URL carries a user name or password and api_key is set too; "
+            "use one: drop the user:password@ part, or pass api_key=None"
+        )
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    host = parts.netloc.rpartition("@")[2]
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return clean, f"Basic {token}"
 
 
 def _headers_repr(headers: tuple[tuple[str, str], ...]) -> str:
@@ -164,6 +186,7 @@ def configure(
     """Check the arguments every client takes and resolve the base URL and token
     (``SORA_BASE_URL`` / ``SORA_API_KEY``, then ``OPENAI_*``)."""
     url, key = resolve_config(base_url, api_key)
+    url, basic = _split_userinfo(url, key)
     if not (verify is True or verify is False or is_ssl_context(verify)):
         raise LocalProtocolError(
             f"verify must be True, False or an ssl.SSLContext, not {type(verify).__name__}"
@@ -179,7 +202,9 @@ def configure(
         retry_policy = RetryPolicy(max_retries=max_retries)
     elif not isinstance(retry_policy, RetryPolicy):
         raise LocalProtocolError("retry_policy must be a sora_core.RetryPolicy")
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
+    if basic is not None:
+        pairs.append(("Authorization", basic))
     config = ClientConfig(
         base_url=url,
         api_key=key,

@@ -221,10 +221,10 @@ def test_unexpected_errors_are_one_line(
         monkeypatch.setattr(module, "run_client", boom)
     code, out, err = run(capsys, "chat", "hi", *conn(emu))
     assert code == 1
-    assert one_error_line(err) == "sora: error: unexpected RuntimeError: boom with ***"
+    assert one_error_line(err) == "sora: error: unexpected RuntimeError: boom with <redacted>"
     code, out, err = run(capsys, "generate", "hi", "--json", *conn(emu))
     assert code == 1
-    assert last_json(out)["error"] == "unexpected RuntimeError: boom with ***"
+    assert last_json(out)["error"] == "unexpected RuntimeError: boom with <redacted>"
     one_error_line(err)
 
 

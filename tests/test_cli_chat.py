@@ -153,13 +153,13 @@ def test_the_token_never_shows(
         assert "sora: debug:" in err  # -v logged something
         assert TOKEN not in out + err, argv
     code, out, err = run(capsys, *runs[2])
-    assert code == 0 and "say ***" in out  # the message echoed by the relay was scrubbed
+    assert code == 0 and "say <redacted>" in out  # the message echoed by the relay was scrubbed
 
 
 def test_scrubber_redacts_bearer_values() -> None:
     scrub = Scrubber()
     scrub.add("abc")  # too short to scrub safely
     scrub.add(TOKEN)
-    assert scrub(f"Authorization: Bearer {TOKEN}") == "Authorization: Bearer ***"
-    assert scrub("bearer xyz123, next") == "bearer ***, next"
+    assert scrub(f"Authorization: Bearer {TOKEN}") == "Authorization: Bearer <redacted>"
+    assert scrub("bearer xyz123, next") == "bearer <redacted>, next"
     assert scrub("abc") == "abc"

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from sora_core import is_secret_header, redact_text
+
 from .result import json_line
 
 __all__ = [
@@ -39,9 +41,6 @@ READ_SIZE = 64 * 1024
 
 logger = logging.getLogger("sora_transports.cli")
 
-# Header names whose values are secrets (scrubbed from every line printed).
-SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "session")
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 # What a URL, a header or a token may not hold: it would end the header line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -66,10 +65,9 @@ class Scrubber:
             self._secrets.sort(key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return _BEARER.sub(r"\1 ***", text) if "earer" in text or "EARER" in text else text
+        # The project's one redaction rule (sora_core.redact_text): the known
+        # secrets, Bearer / Basic credentials and URL passwords.
+        return redact_text(text, *self._secrets)
 
 
 def scrubber_for(argv: list[str]) -> Scrubber:
@@ -85,7 +83,7 @@ def scrubber_for(argv: list[str]) -> Scrubber:
         elif (arg == "--header" and i + 1 < len(argv)) or arg.startswith("--header="):
             raw = argv[i + 1] if arg == "--header" else arg.partition("=")[2]
             name, _, value = raw.partition(":")
-            if any(word in name.lower() for word in SECRET_HEADER_WORDS):
+            if is_secret_header(name.strip()):
                 scrub.add(value)
     return scrub
 
