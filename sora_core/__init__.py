@@ -67,6 +67,7 @@ from ._machine import (
     Release,
     Send,
     Sleep,
+    StartTLS,
 )
 from ._models import (
     APIErrorBody,
@@ -86,6 +87,7 @@ from ._models import (
     image_part,
     text_part,
 )
+from ._proxy import Proxies, Proxy, parse_proxy
 from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_text
 from ._request import HTTPRequest, build_request, redirect_request
 from ._response import ChatResponse
@@ -156,6 +158,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
+    "Proxies",
+    "Proxy",
     "RateLimitError",
     "Receive",
     "Release",
@@ -168,6 +172,7 @@ __all__ = [
     "ServerSentEvent",
     "Sleep",
     "SoraError",
+    "StartTLS",
     "StreamEnded",
     "Timeout",
     "ToolCall",
@@ -189,6 +194,7 @@ __all__ = [
     "converter",
     "image_part",
     "is_secret_header",
+    "parse_proxy",
     "parse_retry_after",
     "redact",
     "redact_headers",

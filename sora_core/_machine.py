@@ -56,9 +56,11 @@ from ._events import (
 from ._exchange import Exchange
 from ._framing import check_head_framing
 from ._limits import Limits
+from ._proxy import Proxies, Proxy
 from ._redact import redact
 from ._request import HTTPRequest
 from ._retry import RetryPolicy, _http_date
+from ._tunnel import Tunnel
 
 __all__ = [
     "READ_SIZE",
@@ -70,6 +72,7 @@ __all__ = [
     "Release",
     "Send",
     "Sleep",
+    "StartTLS",
 ]
 
 READ_SIZE = 64 * 1024
@@ -88,13 +91,31 @@ class Action:
 
 @attrs.frozen
 class Connect(Action):
-    """Open a connection to ``request.origin`` within ``timeout``, then call
-    :meth:`CallMachine.connected`. ``fresh``: do not reuse an idle connection
-    (drop the idle ones to that origin: a kept-alive one just proved stale)."""
+    """Open a TCP connection to ``host:port`` within ``timeout`` (then TLS
+    with ``request.host`` when ``tls``), or reuse an idle one kept under
+    ``key``, unless ``fresh`` (then drop the idle ones under ``key``: a
+    kept-alive one just proved stale); then call
+    :meth:`CallMachine.connected`. Through a proxy, ``host:port`` is the
+    proxy's and ``tls`` is false: for an ``https`` request the machine opens
+    a tunnel first, then asks for :class:`StartTLS`."""
 
     request: HTTPRequest
     timeout: Budget
     fresh: bool = False
+    host: str = ""
+    port: int = 0
+    tls: bool = False
+    key: tuple[Any, ...] = ()
+    """What an idle connection is pooled under (the origin, and the proxy)."""
+
+
+@attrs.frozen
+class StartTLS(Action):
+    """Run TLS with ``server_hostname`` over the open connection (a proxy
+    tunnel) within ``timeout``; nothing to report unless it fails."""
+
+    server_hostname: str
+    timeout: Budget
 
 
 @attrs.frozen
@@ -108,6 +129,8 @@ class Send(Action):
     data: bytes | None
     timeout: Budget
     connect_timeout: Budget | None = None
+    proxy: Proxy | None = None
+    """Message level: the proxy to send ``request`` through (``None``: direct)."""
 
 
 @attrs.frozen
@@ -150,6 +173,8 @@ _CONNECTING = "connecting"  # Connect handed out; waiting for connected()/failed
 _SEND = "send"  # connected: Send is handed out at next_action
 _HEAD = "head"  # message level: waiting for receive_head()/failed()
 _READ = "read"  # reading the response
+_TUNNEL = "tunnel"  # CONNECT sent to the proxy; reading its answer
+_STARTTLS = "starttls"  # the tunnel is open: StartTLS, then the request
 _DRAIN = "drain"  # after [DONE]: one short read for the body's end, then done
 _DECIDE = "decide"  # an error response ended: redirect, retry or raise
 _OVER = "over"  # Done handed out or the error raised
@@ -180,6 +205,7 @@ class CallMachine:
         limits: Limits | None = None,
         secret: str | None = None,
         read_size: int = READ_SIZE,
+        proxies: Proxies | None = None,
     ) -> None:
         self.exchange = exchange
         self._unstarted = started is None
@@ -194,6 +220,9 @@ class CallMachine:
             max_redirects=max_redirects,
         )
         self._wire = wire
+        self._proxies = proxies
+        self._proxy: Proxy | None = None
+        self._tunnel: Tunnel | None = None
         self.limits = limits or Limits()
         self._secret = secret
         self._read_size = read_size
@@ -281,9 +310,16 @@ class CallMachine:
         elif state is _START:
             self._begin(now)
         elif state is _SEND:
-            self._state = _READ
+            self._state = _TUNNEL if self._tunnel is not None and self._conn is None else _READ
             self._queue.append(Send(self._call.request, self._data, self._call.read_budget(now)))
             self._data = b""
+        elif state is _TUNNEL:
+            self._queue.append(Receive(self._call.read_budget(now), 4096))
+        elif state is _STARTTLS:
+            request = self._call.request
+            self._queue.append(StartTLS(request.host, self._call.connect_budget(now)))
+            self._tunnel = None
+            self._prepare()
         elif state is _DRAIN:
             self._queue.append(Receive(Budget(DRAIN_SECONDS, "idle", DRAIN_SECONDS), 4096))
         elif state is _DECIDE:
@@ -305,9 +341,26 @@ class CallMachine:
         self._expect(_CONNECTING, "connected")
         self._reused = reused
         self._holding = True
+        request, proxy = self._call.request, self._proxy
+        if proxy is not None and request.scheme == "https" and not reused:
+            self._tunnel = Tunnel(proxy, request.host, request.port, self.limits.max_header_size)
+            self._data = self._tunnel.request()
+            self._state = _SEND
+            return
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """The connection (or tunnel) is ready: the request's bytes, to send next."""
+        request = self._call.request
+        if self._proxy is not None and request.scheme == "http":
+            # RFC 9112 §3.2.2: to a proxy, the target is the absolute URL.
+            headers = request.headers
+            if self._proxy.authorization:
+                headers += (("Proxy-Authorization", self._proxy.authorization),)
+            request = attrs.evolve(request, target=request.url, headers=headers)
         conn = self._conn = ChatConnection(limits=self.limits)
         try:
-            self._data = conn.send(self._call.request, response=self._reader)
+            self._data = conn.send(request, response=self._reader)
         except SoraError as exc:
             self._failure = exc
             return
@@ -329,6 +382,14 @@ class CallMachine:
 
     def receive_data(self, data: bytes) -> None:
         """Bytes read for :class:`Receive`; ``b""`` means the peer closed."""
+        if self._state is _TUNNEL:
+            assert self._tunnel is not None
+            try:
+                if self._tunnel.receive(data):
+                    self._state = _STARTTLS
+            except SoraError as exc:
+                self._failure = exc
+            return
         draining = self._state is _DRAIN
         if not draining:
             self._expect(_READ, "receive_data")
@@ -391,15 +452,45 @@ class CallMachine:
         self._received = 0
         self._conn = None
         self._reader = self.exchange.reader(self.limits)
-        if self._wire:
-            self._state = _CONNECTING
-            self._queue.append(Connect(call.request, call.connect_budget(now), self._fresh))
-        else:
+        self._tunnel = None
+        request = call.request
+        proxy = self._proxy = (
+            self._proxies.select(request.scheme, request.host, request.port)
+            if self._proxies is not None
+            else None
+        )
+        if not self._wire:
             self._state = _HEAD
             self._holding = True
             self.attempts += 1
+            budget = call.connect_budget(now)
+            self._queue.append(Send(request, None, call.read_budget(now), budget, proxy))
+        elif proxy is None:
+            self._state = _CONNECTING
             self._queue.append(
-                Send(call.request, None, call.read_budget(now), call.connect_budget(now))
+                Connect(
+                    request,
+                    call.connect_budget(now),
+                    self._fresh,
+                    request.host,
+                    request.port,
+                    request.scheme == "https",
+                    request.origin,
+                )
+            )
+        else:
+            self._state = _CONNECTING
+            key = (*request.origin, *proxy.origin)
+            self._queue.append(
+                Connect(
+                    request,
+                    call.connect_budget(now),
+                    self._fresh,
+                    proxy.host,
+                    proxy.port,
+                    False,
+                    key,
+                )
             )
         self._fresh = False
 

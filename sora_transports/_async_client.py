@@ -29,6 +29,7 @@ from sora_core import (
     Send,
     Sleep,
     SoraError,
+    StartTLS,
     VideoResult,
 )
 
@@ -79,6 +80,15 @@ class AsyncBackend(Protocol):
     async def write(self, stream: AsyncByteStream, data: bytes, timeout: float) -> bool:
         """``stream.write(data)`` bounded by ``timeout``; ``False`` on timeout."""
 
+    async def start_tls(
+        self,
+        stream: AsyncByteStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str,
+        timeout: float,
+    ) -> AsyncByteStream | None:
+        """TLS over ``stream`` (a proxy tunnel); ``None`` on timeout."""
+
     async def close(self, stream: AsyncByteStream) -> None:
         """Close ``stream`` at once; never raises, works while being cancelled."""
 
@@ -98,7 +108,7 @@ class _WireIO:
     async def connect(self, action: Connect) -> bool:
         client, req = self.client, action.request
         pool = client._pool
-        self.origin = origin = req.origin
+        self.origin = origin = action.key
         if action.fresh:
             for stale in pool.drop(origin):
                 await self.backend.close(stale)
@@ -106,20 +116,28 @@ class _WireIO:
             self.stream = pool.take(origin)
             if self.stream is not None:
                 return True
-        tls = req.scheme == "https"
-        if tls and client._ssl is None:
-            client._ssl = ssl_context(client._config.verify)
-        logger.debug("connecting to %s:%d", req.host, req.port)
+        tls = action.tls
+        logger.debug("connecting to %s:%d", action.host, action.port)
         self.stream = await self.backend.connect(
-            req.host,
-            req.port,
-            ssl_context=client._ssl if tls else None,
+            action.host,
+            action.port,
+            ssl_context=client._tls() if tls else None,
             server_hostname=req.host if tls else None,
             timeout=action.timeout.seconds,
         )
         if self.stream is None:
-            raise action.timeout.error(f"{req.host}:{req.port}")
+            raise action.timeout.error(f"{action.host}:{action.port}")
         return False
+
+    async def start_tls(self, action: StartTLS) -> None:
+        assert self.stream is not None
+        host = action.server_hostname
+        stream = await self.backend.start_tls(
+            self.stream, self.client._tls(), host, action.timeout.seconds
+        )
+        if stream is None:
+            raise action.timeout.error(host)
+        self.stream = stream
 
     async def send(self, action: Send) -> None:
         assert self.stream is not None and action.data is not None
@@ -239,6 +257,7 @@ class AsyncClient:
         verify: bool | ssl.SSLContext = True,
         follow_redirects: bool = False,
         limits: Limits | None = None,
+        proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
@@ -254,6 +273,7 @@ class AsyncClient:
             verify=verify,
             follow_redirects=follow_redirects,
             limits=limits,
+            proxy=proxy,
         )
         if backend is None:
             backend = self.default_backend()
@@ -263,6 +283,11 @@ class AsyncClient:
         self._ssl: ssl.SSLContext | None = None
         self._pool: Pool[AsyncByteStream] = Pool(_MAX_IDLE)
         self._closed = False
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl_context(self._config.verify)
+        return self._ssl
 
     @staticmethod
     def default_backend() -> AsyncBackend:

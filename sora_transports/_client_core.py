@@ -31,6 +31,7 @@ from sora_core import (
     LimitExceeded,
     Limits,
     LocalProtocolError,
+    Proxies,
     RetryPolicy,
     SoraError,
     TransportError,
@@ -86,6 +87,32 @@ def resolve_config(
     return url, key
 
 
+def resolve_proxies(proxy: str | None = None) -> Proxies:
+    """The proxies of a client, the same on every transport.
+
+    ``proxy=None``: from the environment, as curl and requests read it
+    (``http_proxy`` / ``https_proxy`` / ``all_proxy`` / ``no_proxy``, lower
+    case first, then upper case; ``HTTP_PROXY`` is ignored under CGI, where
+    a request header could set it). A URL: every request goes through it.
+    ``""``: no proxy, whatever the environment says.
+    """
+    if proxy is not None:
+        if not isinstance(proxy, str):
+            raise LocalProtocolError(f"proxy must be a URL string or None, not {proxy!r}")
+        return Proxies.from_urls(proxy, proxy) if proxy else Proxies()
+    env = os.environ
+
+    def get(name: str) -> str | None:
+        if name == "http_proxy" and "REQUEST_METHOD" in env:
+            return env.get(name)  # httpoxy: only the lower-case name under CGI
+        return env.get(name) or env.get(name.upper())
+
+    every = get("all_proxy")
+    return Proxies.from_urls(
+        get("http_proxy") or every, get("https_proxy") or every, get("no_proxy")
+    )
+
+
 def _split_userinfo(url: str, api_key: str | None) -> tuple[str, str | None]:
     """A base URL without its ``user:password@``, and the Basic credentials
     they stand for (sent as ``Authorization: Basic``, never printed)."""
@@ -131,6 +158,7 @@ class ClientConfig:
     verify: bool | ssl.SSLContext
     follow_redirects: bool
     limits: Limits
+    proxies: Proxies = attrs.field(factory=Proxies)
 
     def build(self, request: ChatRequest) -> HTTPRequest:
         """The HTTP request for ``request`` (a ``ChatRequest`` only)."""
@@ -166,6 +194,7 @@ class ClientConfig:
             follow_redirects=self.follow_redirects,
             limits=self.limits,
             secret=self.api_key,
+            proxies=self.proxies,
         )
 
 
@@ -182,6 +211,7 @@ def configure(
     verify: bool | ssl.SSLContext,
     follow_redirects: bool,
     limits: Limits | None,
+    proxy: str | None = None,
 ) -> ClientConfig:
     """Check the arguments every client takes and resolve the base URL and token
     (``SORA_BASE_URL`` / ``SORA_API_KEY``, then ``OPENAI_*``)."""
@@ -216,6 +246,7 @@ def configure(
         verify=verify,
         follow_redirects=bool(follow_redirects),
         limits=limits or Limits(),
+        proxies=resolve_proxies(proxy),
     )
     # Build a request and a machine once, so a bad URL, header or timeout
     # fails here, not at the first call.

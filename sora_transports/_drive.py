@@ -24,6 +24,7 @@ from sora_core import (
     Send,
     Sleep,
     SoraError,
+    StartTLS,
 )
 
 logger = logging.getLogger("sora_transports")
@@ -34,7 +35,7 @@ Head = tuple[int, Iterable[tuple[Any, Any]], str]
 """What a message-level transport reports after :class:`~sora_core.Send`."""
 
 S = TypeVar("S")
-Origin = tuple[str, str, int]
+Origin = tuple[Any, ...]
 
 
 class SyncCallIO(Protocol):
@@ -44,6 +45,7 @@ class SyncCallIO(Protocol):
     sleep: Callable[[float], None]
 
     def connect(self, action: Connect) -> bool: ...
+    def start_tls(self, action: StartTLS) -> None: ...
     def send(self, action: Send) -> Head | None: ...
     def receive(self, action: Receive) -> bytes: ...
     def release(self, reusable: bool) -> None: ...
@@ -56,6 +58,7 @@ class AsyncCallIO(Protocol):
     sleep: Callable[[float], Awaitable[None]]
 
     async def connect(self, action: Connect) -> bool: ...
+    async def start_tls(self, action: StartTLS) -> None: ...
     async def send(self, action: Send) -> Head | None: ...
     async def receive(self, action: Receive) -> bytes: ...
     async def release(self, reusable: bool) -> None: ...
@@ -87,6 +90,8 @@ def drive(machine: CallMachine, io: SyncCallIO) -> Generator[Event, None, Any]:
                     machine.connected(io.connect(action))  # type: ignore[arg-type]
                 elif cls is Release:
                     io.release(action.reusable)  # type: ignore[union-attr]
+                elif cls is StartTLS:
+                    io.start_tls(action)  # type: ignore[arg-type]
                 elif cls is Sleep:
                     _log_retry(action)  # type: ignore[arg-type]
                     io.sleep(action.seconds)  # type: ignore[union-attr]
@@ -119,6 +124,8 @@ async def adrive(machine: CallMachine, io: AsyncCallIO, result: list[Any]) -> As
                     machine.connected(await io.connect(action))  # type: ignore[arg-type]
                 elif cls is Release:
                     await io.release(action.reusable)  # type: ignore[union-attr]
+                elif cls is StartTLS:
+                    await io.start_tls(action)  # type: ignore[arg-type]
                 elif cls is Sleep:
                     _log_retry(action)  # type: ignore[arg-type]
                     await io.sleep(action.seconds)  # type: ignore[union-attr]

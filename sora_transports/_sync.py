@@ -115,6 +115,7 @@ class SyncClient:
         verify: bool | ssl.SSLContext = True,
         follow_redirects: bool = False,
         limits: Limits | None = None,
+        proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -132,6 +133,7 @@ class SyncClient:
             verify=verify,
             follow_redirects=follow_redirects,
             limits=limits,
+            proxy=proxy,
         )
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep

@@ -105,6 +105,27 @@ class AsyncioBackend:
                 return None
         return AsyncioStream(reader, writer)
 
+    async def start_tls(
+        self,
+        stream: AsyncByteStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str,
+        timeout: float,
+    ) -> AsyncByteStream | None:
+        """TLS over an open stream (a proxy tunnel); ``None`` when ``timeout`` ran out."""
+        assert isinstance(stream, AsyncioStream)
+        if sys.version_info < (3, 11):  # pragma: no cover - StreamWriter.start_tls is 3.11+
+            raise ConnectError("https through a proxy needs Python 3.11+ on asyncio (use trio)")
+        with map_exceptions(_CONNECT_ERRORS, f"TLS with {server_hostname} failed"):
+            try:
+                await asyncio.wait_for(
+                    stream.writer.start_tls(ssl_context, server_hostname=server_hostname),
+                    timeout,
+                )
+            except asyncio.TimeoutError:
+                return None
+        return stream
+
     async def read(self, stream: AsyncByteStream, max_bytes: int, timeout: float) -> bytes | None:
         """``stream.read`` bounded by ``timeout``."""
         try:

@@ -47,6 +47,7 @@ from sora_core import (
     Receive,
     Send,
     SoraError,
+    StartTLS,
     TransportError,
 )
 
@@ -202,6 +203,9 @@ class _FetchIO:
 
     async def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
         raise LocalProtocolError("the fetch transport frames HTTP itself (no Connect)")
+
+    async def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
+        raise LocalProtocolError("the fetch transport frames HTTP itself (no StartTLS)")
 
     async def send(self, action: Send) -> Head:
         # fetch does not tell connecting apart from waiting for the answer:

@@ -43,6 +43,7 @@ from sora_core import (
     RemoteProtocolError,
     Send,
     SoraError,
+    StartTLS,
     TransportError,
 )
 
@@ -77,15 +78,16 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
     response_class = _SkipInterim
 
 
-class _HTTPPool(urllib3.HTTPConnectionPool):
+# urllib3's names, so its messages (shown under -v) read as they always did.
+class HTTPConnectionPool(urllib3.HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
+class HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+_POOLS = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -229,6 +231,9 @@ class _RequestsIO:
     def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
         raise LocalProtocolError("the requests transport frames HTTP itself (no Connect)")
 
+    def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
+        raise LocalProtocolError("the requests transport frames HTTP itself (no StartTLS)")
+
     def send(self, action: Send) -> Head:
         http, client = action.request, self.client
         session = client._session
@@ -245,6 +250,10 @@ class _RequestsIO:
             )
             url = prepared.url or http.url
             settings = session.merge_environment_settings(url, {}, True, client._verify, None)
+            # The proxy is the machine's choice (the client's proxy= or the
+            # environment, read once for every transport), not requests' own.
+            proxy = action.proxy.url if action.proxy is not None else None
+            proxies = {"http": proxy, "https": proxy} if proxy else {}
             # Straight to the adapter, not through Session.send: even with
             # allow_redirects=False, Session.send reads the whole body of any
             # 3xx answer into memory (inflating gzip, with no limit) to prepare
@@ -257,7 +266,7 @@ class _RequestsIO:
                 timeout=(connecting.seconds, action.timeout.seconds),
                 verify=settings["verify"] if settings["verify"] is not None else True,
                 cert=settings["cert"],
-                proxies=settings["proxies"],
+                proxies=proxies,
             )
             requests.cookies.extract_cookies_to_jar(  # type: ignore[no-untyped-call]
                 session.cookies, prepared, response.raw

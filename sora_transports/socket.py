@@ -23,7 +23,16 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-from sora_core import Budget, Connect, ConnectError, ConnectionLost, Receive, Send, SoraError
+from sora_core import (
+    Budget,
+    Connect,
+    ConnectError,
+    ConnectionLost,
+    Receive,
+    Send,
+    SoraError,
+    StartTLS,
+)
 
 from ._client_core import describe, logger, ssl_context
 from ._drive import Head, Origin, Pool
@@ -61,7 +70,7 @@ class _SocketIO:
 
     def connect(self, action: Connect) -> bool:
         client, req = self.client, action.request
-        self.origin = origin = req.origin
+        self.origin = origin = action.key
         if action.fresh:
             for stale in client._pool.drop(origin):
                 stale.close()
@@ -69,12 +78,12 @@ class _SocketIO:
             self.sock = client._pool.take(origin)
             if self.sock is not None:
                 return True
-        where = f"{req.host}:{req.port}"
+        where = f"{action.host}:{action.port}"
         logger.debug("connecting to %s", where)
         with _boundary(action.timeout, ConnectError, f"cannot connect to {where}", where):
-            sock = socket.create_connection((req.host, req.port), timeout=action.timeout.seconds)
+            sock = socket.create_connection((action.host, action.port), action.timeout.seconds)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if req.scheme == "https":
+            if action.tls:
                 try:
                     sock = client._tls().wrap_socket(sock, server_hostname=req.host)
                 except BaseException:
@@ -82,6 +91,13 @@ class _SocketIO:
                     raise
         self.sock = sock
         return False
+
+    def start_tls(self, action: StartTLS) -> None:
+        assert self.sock is not None
+        host = action.server_hostname
+        with _boundary(action.timeout, ConnectError, f"cannot connect to {host}", host):
+            self.sock.settimeout(action.timeout.seconds)
+            self.sock = self.client._tls().wrap_socket(self.sock, server_hostname=host)
 
     def send(self, action: Send) -> Head | None:
         assert self.sock is not None and action.data is not None

@@ -102,6 +102,27 @@ class TrioBackend:
                 return TrioStream(tls)
         return None
 
+    async def start_tls(
+        self,
+        stream: AsyncByteStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str,
+        timeout: float,
+    ) -> AsyncByteStream | None:
+        """TLS over an open stream (a proxy tunnel); ``None`` when ``timeout`` ran out."""
+        assert isinstance(stream, TrioStream)
+        with trio.move_on_after(timeout):
+            with map_exceptions(_CONNECT_ERRORS, f"TLS with {server_hostname} failed"):
+                tls = trio.SSLStream(
+                    stream.stream,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                    https_compatible=True,
+                )
+                await tls.do_handshake()
+                return TrioStream(tls)
+        return None
+
     async def read(self, stream: AsyncByteStream, max_bytes: int, timeout: float) -> bytes | None:
         """``stream.read`` under ``trio.move_on_after(timeout)``."""
         with trio.move_on_after(timeout):

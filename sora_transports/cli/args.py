@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--api-key", metavar="TOKEN", help="bearer token (prefer SORA_API_KEY)")
     _transport_option(conn)
     conn.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="an http:// proxy for every request (default: http_proxy / https_proxy / "
+        "all_proxy / no_proxy from the environment; '' for none)",
+    )
+    conn.add_argument(
         "--max-retries",
         type=_non_negative_int,
         default=2,

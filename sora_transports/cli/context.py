@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from sora_core import is_secret_header, redact_text
+from sora_core import LocalProtocolError, is_secret_header, redact_text
 
+from .._client_core import resolve_config
 from .result import json_line
 
 __all__ = [
@@ -168,17 +169,19 @@ class ClientOptions:
     idle_timeout: float = 300.0
     deadline: float | None = None
     max_retries: int = 2
+    proxy: str | None = attrs.field(default=None, repr=False)
 
 
 def client_options(ctx: Context) -> ClientOptions:
     """Base URL and token from the options, else SORA_*, else OPENAI_*."""
-    a, env = ctx.args, os.environ
-    base_url = a.base_url or env.get("SORA_BASE_URL") or env.get("OPENAI_BASE_URL")
-    if not base_url:
+    a = ctx.args
+    try:  # the one place the environment is read for clients
+        base_url, api_key = resolve_config(a.base_url, a.api_key or None)
+    except LocalProtocolError:
         raise UsageError(
             "no base URL: pass --base-url https://relay.example/v1 or set SORA_BASE_URL "
             "(try `sora demo` to see it work locally)"
-        )
+        ) from None
     if _CONTROL.search(base_url) or " " in base_url.strip():
         raise UsageError(
             f"the base URL {base_url.strip()!r} holds a space or a control character; "
@@ -187,7 +190,7 @@ def client_options(ctx: Context) -> ClientOptions:
     base_url = base_url.strip()
     if urlsplit(base_url).scheme.lower() not in ("http", "https"):
         raise UsageError(f"the base URL must start with http:// or https://, not {base_url!r}")
-    api_key = a.api_key or env.get("SORA_API_KEY") or env.get("OPENAI_API_KEY") or None
+    api_key = api_key or None
     ctx.scrub.add(api_key)
     if api_key is not None and _CONTROL.search(api_key):
         raise UsageError(
@@ -208,6 +211,7 @@ def client_options(ctx: Context) -> ClientOptions:
         idle_timeout=a.idle_timeout,
         deadline=a.deadline,
         max_retries=a.max_retries,
+        proxy=getattr(a, "proxy", None),
     )
 
 

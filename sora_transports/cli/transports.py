@@ -75,6 +75,7 @@ def _make(cls: Any, opts: ClientOptions) -> Any:
             idle_timeout=opts.idle_timeout,
             deadline=opts.deadline,
             max_retries=opts.max_retries,
+            proxy=opts.proxy,
         )
     except LocalProtocolError as exc:
         # The client refused its settings before any I/O: what was typed is wrong.
