@@ -16,15 +16,29 @@ standard decoder decides:
 So the result is the same with or without the extra installed.
 :class:`StreamDecoder` does the same for the events of one stream, looking
 for digit runs once per read rather than once per event.
+
+Every decoder here checks the JSON limits of :class:`~sora_core.Limits`
+(``max_json_depth``, ``max_json_items``) on the raw bytes first
+(:func:`check_bounds`), because checking the decoded objects would come too
+late: a 1.2 MB event of 400,000 empty objects is 30 MB of dicts before
+anything could count them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from itertools import accumulate, repeat
+from operator import sub
 from typing import Any
 
-__all__ = ["StreamDecoder", "dumps", "loads", "loads_utf8"]
+from ._errors import LimitExceeded
+from ._limits import Limits
+
+__all__ = ["StreamDecoder", "check_bounds", "dumps", "loads", "loads_utf8"]
+
+_DEFAULT_LIMITS = Limits()
 
 JSONDecodeError = json.JSONDecodeError
 
@@ -60,8 +74,60 @@ def _fast_utf8(data: bytes) -> Any:
         return _std_utf8(data)
 
 
-def loads(data: str | bytes) -> Any:
-    """JSON text (str, or bytes as :func:`json.loads` takes them) -> Python objects."""
+# --------------------------------------------------------------------------
+# Bounds, checked on the text. Brackets and commas counted over the whole
+# text (strings included) bound the depth and the values from above, at
+# memchr speed; only a text over a limit by that count is looked at again
+# with its strings taken out, so a long text full of commas inside strings
+# (a CSV answer) is not refused.
+
+# A JSON string, escapes included (the unrolled form: linear, no backtracking).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SPACE = b" \t\r\n"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+# "{" and "[" -> 2, "}" and "]" -> 0: minus one each, the change of depth.
+_STEPS = bytes.maketrans(b"{[}]", b"\x02\x02\x00\x00")
+
+
+def check_bounds(data: str | bytes, limits: Limits, what: str = "a JSON document") -> None:
+    """Raise :class:`~sora_core.LimitExceeded` when the JSON text ``data``
+    nests deeper than ``limits.max_json_depth`` or holds more than
+    ``limits.max_json_items`` values (array elements and object members, plus
+    the document). Linear in ``len(data)``; builds nothing but a few byte
+    strings of at most that length."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    max_depth = limits.max_json_depth
+    max_items = limits.max_json_items
+    openers = raw.count(b"{") + raw.count(b"[")
+    if openers <= max_depth and openers + raw.count(b",") < max_items:
+        return
+    bare = _STRING.sub(b"0", raw).translate(None, _SPACE)
+    openers = bare.count(b"{") + bare.count(b"[")
+    commas = bare.count(b",")
+    if openers + commas >= max_items:
+        # Each value but the first follows a comma or opens a non-empty container.
+        values = commas + openers - bare.count(b"{}") - bare.count(b"[]") + 1
+        if values > max_items:
+            raise LimitExceeded(
+                f"{what} holds {values} JSON values, more than {max_items} (Limits.max_json_items)"
+            )
+    if openers > max_depth:
+        steps = bare.translate(_STEPS, _NOT_BRACKETS)
+        depth = max(accumulate(map(sub, steps, repeat(1))), default=0)
+        if depth > max_depth:
+            raise LimitExceeded(
+                f"{what} nests JSON {depth} levels deep, more than {max_depth} "
+                "(Limits.max_json_depth)"
+            )
+
+
+def loads(data: str | bytes, limits: Limits | None = None) -> Any:
+    """JSON text (str, or bytes as :func:`json.loads` takes them) -> Python
+    objects, within ``limits`` (the default :class:`~sora_core.Limits` when
+    ``None``)."""
+    bounds = _DEFAULT_LIMITS if limits is None else limits
+    if len(data) > bounds.max_json_depth:
+        check_bounds(data, bounds, "a JSON body")
     if orjson is not None:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         if not _has_long_run(raw):
@@ -73,7 +139,8 @@ def loads(data: str | bytes) -> Any:
 
 
 def loads_utf8(data: bytes) -> Any:
-    """UTF-8 bytes -> Python objects, as ``json.loads(data.decode("utf-8", "replace"))``."""
+    """UTF-8 bytes -> Python objects, as ``json.loads(data.decode("utf-8", "replace"))``
+    (no limits: the caller checks them)."""
     if orjson is None or _has_long_run(data):
         return _std_utf8(data)
     return _fast_utf8(data)
@@ -88,9 +155,11 @@ class StreamDecoder:
     ``ValueError``): together they give what :func:`loads_utf8` gives. The
     digit-run check orjson needs then runs once over each read, instead of
     once over each event, where it cost a third as much as the decoding
-    itself; and :attr:`loads` is orjson's own function, with no Python call
-    around it. After a read with a run in it, every later event is checked
-    on its own.
+    itself; and :attr:`loads` calls orjson's own function directly. After a
+    read with a run in it, every later event is checked on its own.
+
+    :attr:`loads` checks the JSON limits of ``limits`` on each event's bytes
+    first (:class:`~sora_core.LimitExceeded`, naming the field).
     """
 
     loads: Callable[[bytes], Any]
@@ -98,18 +167,36 @@ class StreamDecoder:
     read with a long digit run). A ``ValueError`` from it may be an input only
     the standard decoder accepts: see :meth:`fallback`."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self._limits = _DEFAULT_LIMITS if limits is None else limits
         # orjson without a check, until a read shows a long digit run; the
         # standard decoder needs no check at all.
-        self.loads = loads_utf8 if orjson is None else orjson.loads
+        self._decode: Callable[[bytes], Any] = loads_utf8 if orjson is None else orjson.loads
+        self.loads = self._bounded(self._decode)
         self._suspect = orjson is None
         # How many digits the reads so far end with: a run may go on.
         self._trailing = 0
 
+    def _bounded(self, decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        limits = self._limits
+        max_depth = limits.max_json_depth
+        max_items = limits.max_json_items
+
+        def loads(data: bytes) -> Any:
+            # The usual event is decided by one count of its openers: each
+            # value takes a byte at least, and each level an opener.
+            if len(data) > max_depth and (
+                len(data) > max_items or data.count(b"{") + data.count(b"[") > max_depth
+            ):
+                check_bounds(data, limits, "a stream event")
+            return decode(data)
+
+        return loads
+
     def fallback(self, data: bytes) -> Any:
         """The standard decoder, for data :attr:`loads` refused (raises ``ValueError``
         when that is not JSON either)."""
-        if self.loads is loads_utf8:  # it tried the standard decoder already
+        if self._decode is loads_utf8:  # it tried the standard decoder already
             raise ValueError("not JSON")
         return _std_utf8(data)
 
@@ -134,7 +221,8 @@ class StreamDecoder:
 
     def _suspected(self) -> None:
         self._suspect = True
-        self.loads = loads_utf8  # checks each event from now on
+        self._decode = loads_utf8  # checks each event from now on
+        self.loads = self._bounded(loads_utf8)
 
 
 def dumps(obj: Any) -> bytes:
