@@ -76,13 +76,16 @@ def _fast_utf8(data: bytes) -> Any:
 
 # --------------------------------------------------------------------------
 # Bounds, checked on the text. Brackets and commas counted over the whole
-# text (strings included) bound the depth and the values from above, at
-# memchr speed; only a text over a limit by that count is looked at again
-# with its strings taken out, so a long text full of commas inside strings
-# (a CSV answer) is not refused.
+# text (strings included) bound the depth and the values from above, and
+# the quotes bound the values from below, at memchr speed; only a text these
+# counts leave undecided is looked at again with its strings taken out, a
+# window at a time, so that a long text with commas inside its strings (a
+# CSV answer) is not refused and nothing of the text's size is built but a
+# copy or two of it.
 
-# A JSON string, escapes included (the unrolled form: linear, no backtracking).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_WINDOW = 64 * 1024
+# A string once its escapes are gone (see _strings_only_quoted).
+_STRING = re.compile(rb'"[^"]*"')
 _SPACE = b" \t\r\n"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 # "{" and "[" -> 2, "}" and "]" -> 0: minus one each, the change of depth.
@@ -93,32 +96,65 @@ def check_bounds(data: str | bytes, limits: Limits, what: str = "a JSON document
     """Raise :class:`~sora_core.LimitExceeded` when the JSON text ``data``
     nests deeper than ``limits.max_json_depth`` or holds more than
     ``limits.max_json_items`` values (array elements and object members, plus
-    the document). Linear in ``len(data)``; builds nothing but a few byte
-    strings of at most that length."""
+    the document). Linear in ``len(data)``; builds nothing but a copy or two
+    of the text."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     max_depth = limits.max_json_depth
     max_items = limits.max_json_items
     openers = raw.count(b"{") + raw.count(b"[")
     if openers <= max_depth and openers + raw.count(b",") < max_items:
         return
-    bare = _STRING.sub(b"0", raw).translate(None, _SPACE)
-    openers = bare.count(b"{") + bare.count(b"[")
-    commas = bare.count(b",")
-    if openers + commas >= max_items:
-        # Each value but the first follows a comma or opens a non-empty container.
-        values = commas + openers - bare.count(b"{}") - bare.count(b"[]") + 1
+    # Each string is a key or a value, and each key has a value.
+    if (raw.count(b'"') - raw.count(b'\\"')) // 2 > 2 * max_items:
+        raise _too_many_values(what, max_items)
+    _check_exactly(_strings_only_quoted(raw), max_depth, max_items, what)
+
+
+def _too_many_values(what: str, max_items: int) -> LimitExceeded:
+    return LimitExceeded(f"{what} holds more than {max_items} JSON values (Limits.max_json_items)")
+
+
+def _strings_only_quoted(raw: bytes) -> bytes:
+    # The text with its escaped backslashes, then its escaped quotes taken
+    # out (left to right, as a decoder reads them): every quote left opens or
+    # closes a string.
+    if b"\\" not in raw:
+        return raw
+    return raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+
+
+def _check_exactly(text: bytes, max_depth: int, max_items: int, what: str) -> None:
+    values = 1  # the document itself
+    depth = 0
+    last = b""  # the last structural byte of the windows so far
+    start, size = 0, len(text)
+    while start < size:
+        end = min(start + _WINDOW, size)
+        if text.count(b'"', start, end) % 2:  # the window ends inside a string
+            close = text.find(b'"', end)
+            end = size if close < 0 else close + 1
+        bare = _STRING.sub(b"0", text[start:end]).translate(None, _SPACE)
+        start = end
+        if not bare:
+            continue
+        openers = bare.count(b"{") + bare.count(b"[")
+        # Each value but the document follows a comma or opens a non-empty
+        # container. An opener that ends a window is counted in the next,
+        # once its next byte shows whether it is empty.
+        ends_open = bare[-1:] in (b"{", b"[")
+        values += bare.count(b",") + openers - ends_open - bare.count(b"{}") - bare.count(b"[]")
+        if last in (b"{", b"[") and last + bare[:1] not in (b"{}", b"[]"):
+            values += 1
         if values > max_items:
-            raise LimitExceeded(
-                f"{what} holds {values} JSON values, more than {max_items} (Limits.max_json_items)"
-            )
-    if openers > max_depth:
-        steps = bare.translate(_STEPS, _NOT_BRACKETS)
-        depth = max(accumulate(map(sub, steps, repeat(1))), default=0)
-        if depth > max_depth:
-            raise LimitExceeded(
-                f"{what} nests JSON {depth} levels deep, more than {max_depth} "
-                "(Limits.max_json_depth)"
-            )
+            raise _too_many_values(what, max_items)
+        if depth + openers > max_depth:  # it may go deeper than allowed: follow it
+            steps = bare.translate(_STEPS, _NOT_BRACKETS)
+            if max(accumulate(map(sub, steps, repeat(1)), initial=depth)) > max_depth:
+                raise LimitExceeded(
+                    f"{what} nests JSON more than {max_depth} levels deep (Limits.max_json_depth)"
+                )
+        depth += openers - bare.count(b"}") - bare.count(b"]")
+        last = bare[-1:]
 
 
 def loads(data: str | bytes, limits: Limits | None = None) -> Any:
@@ -126,7 +162,7 @@ def loads(data: str | bytes, limits: Limits | None = None) -> Any:
     objects, within ``limits`` (the default :class:`~sora_core.Limits` when
     ``None``)."""
     bounds = _DEFAULT_LIMITS if limits is None else limits
-    if len(data) > bounds.max_json_depth:
+    if len(data) > min(2 * bounds.max_json_depth, bounds.max_json_items):
         check_bounds(data, bounds, "a JSON body")
     if orjson is not None:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
@@ -179,15 +215,14 @@ class StreamDecoder:
 
     def _bounded(self, decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
         limits = self._limits
-        max_depth = limits.max_json_depth
-        max_items = limits.max_json_items
+        # Each value takes a byte at least, and each level of nesting two, so
+        # an event this short is within both limits as it is: the usual
+        # event costs one length check. Counting brackets in every event
+        # would cost about half as much as decoding it.
+        short = min(2 * limits.max_json_depth, limits.max_json_items)
 
         def loads(data: bytes) -> Any:
-            # The usual event is decided by one count of its openers: each
-            # value takes a byte at least, and each level an opener.
-            if len(data) > max_depth and (
-                len(data) > max_items or data.count(b"{") + data.count(b"[") > max_depth
-            ):
+            if len(data) > short:
                 check_bounds(data, limits, "a stream event")
             return decode(data)
 

@@ -38,9 +38,14 @@ class Limits:
     (400,000 empty choices fit in 1.2 MB and take hundreds of MiB as
     objects), so what one JSON document (a stream event, a response body, an
     error body) may hold is bounded too. The JSON limits are checked on the
-    raw bytes before decoding, in linear time, so nothing is built first:
+    raw bytes before decoding, in linear time, so nothing is built first
+    (a document of at most ``2 * max_json_depth`` bytes is within both as it
+    is, and is not looked at):
 
-    - ``max_json_depth``: how deeply arrays and objects nest (64).
+    - ``max_json_depth``: how deeply arrays and objects nest (512). It keeps
+      whatever walks the values recursively (``repr``, ``json.dumps``,
+      :meth:`~sora_core.ChatCompletion.to_dict`) within Python's default
+      recursion limit, and lets the usual event (under 1 KiB) pass unscanned.
     - ``max_json_items``: the values in one document (200,000): every array
       element and every object member counts once (so the keys of one object
       count too), plus the document itself. Peak memory while parsing stays
@@ -55,7 +60,7 @@ class Limits:
     max_event_size: int = attrs.field(default=16 * MiB, validator=_positive)
     max_body_size: int = attrs.field(default=64 * MiB, validator=_positive)
     max_decompressed_size: int = attrs.field(default=256 * MiB, validator=_positive)
-    max_json_depth: int = attrs.field(default=64, validator=_positive)
+    max_json_depth: int = attrs.field(default=512, validator=_positive)
     max_json_items: int = attrs.field(default=200_000, validator=_positive)
     max_choices: int = attrs.field(default=128, validator=_positive)
     max_tool_calls: int = attrs.field(default=256, validator=_positive)

@@ -281,14 +281,6 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # come first, positional-only, so no JSON key can take their place.
 
 
-def _usual_function(name: Any = None, arguments: Any = None, **extra: Any) -> Any:
-    if (name is not None and _type(name) is not str) or (
-        arguments is not None and _type(arguments) is not str
-    ):
-        return None
-    return _new_function_call_delta(name, arguments, extra)
-
-
 def _usual_tool_call(
     index: Any = 0,
     id: Any = None,
@@ -303,11 +295,16 @@ def _usual_tool_call(
     ):
         return None
     if function is not None:
+        # Looked up rather than matched to parameters: one call fewer.
         if _type(function) is not dict:
             return None
-        function = _usual_function(**function)
-        if function is None:
+        name = function.get("name")
+        arguments = function.get("arguments")
+        if (name is not None and _type(name) is not str) or (
+            arguments is not None and _type(arguments) is not str
+        ):
             return None
+        function = _new_function_call_delta(name, arguments, _extras(function, _FUNCTION_KEYS))
     return _new_tool_call_delta(index, id, type, function, extra)
 
 
@@ -331,13 +328,20 @@ def _usual_delta(
     if tool_calls is not None:
         if type(tool_calls) is not list or len(tool_calls) > _limits.max_tool_calls:
             return None
-        calls = []
-        for t in tool_calls:
+        if len(tool_calls) == 1:  # the usual delta: one call's next piece
+            t = tool_calls[0]
             call = _usual_tool_call(**t) if type(t) is dict else None
             if call is None:
                 return None
-            calls.append(call)
-        tool_calls = tuple(calls)
+            tool_calls = (call,)
+        else:
+            calls = []
+            for t in tool_calls:
+                call = _usual_tool_call(**t) if type(t) is dict else None
+                if call is None:
+                    return None
+                calls.append(call)
+            tool_calls = tuple(calls)
     return _new_delta(role, content, reasoning_content, refusal, tool_calls, extra)
 
 
