@@ -150,7 +150,7 @@ def _patched(module: Any, **values: Any) -> Iterator[None]:
 
 
 def variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]]]:
-    from sora_core import _json, _response, _sse, _structure
+    from sora_core import _json, _response, _shapes, _sse, _structure
     from sora_core._events import ChunkReceived
     from sora_core._sse import ServerSentEvent
 
@@ -159,12 +159,12 @@ def variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]
         makers = {
             name: _attrs_maker(cls)
             for name, cls in (
-                ("_new_function_call_delta", _structure.FunctionCallDelta),
-                ("_new_tool_call_delta", _structure.ToolCallDelta),
-                ("_new_delta", _structure.Delta),
-                ("_new_chunk_choice", _structure.ChunkChoice),
-                ("_new_usage", _structure.Usage),
-                ("_new_chunk", _structure.ChatCompletionChunk),
+                ("_new_function_call_delta", _shapes.FunctionCallDelta),
+                ("_new_tool_call_delta", _shapes.ToolCallDelta),
+                ("_new_delta", _shapes.Delta),
+                ("_new_chunk_choice", _shapes.ChunkChoice),
+                ("_new_usage", _shapes.Usage),
+                ("_new_chunk", _shapes.ChatCompletionChunk),
             )
         }
         with (
