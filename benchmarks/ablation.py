@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,16 +97,15 @@ def micro(repeat: int, number: int = 20_000) -> None:
         name: reads(b"".join([_event(obj)] * 2000) + b"data: [DONE]\n\n", 4096)
         for name, obj in kinds.items()
     }
+
+    def decode_and_structure(data: bytes) -> Any:
+        return structure_chunk(orjson.loads(data))
+
     for name, obj in kinds.items():
-        data = orjson.dumps(obj)
-        structure = min(
-            timeit.repeat(lambda o=obj: structure_chunk(o), number=number, repeat=repeat)
-        )
-        both = min(
-            timeit.repeat(
-                lambda d=data: structure_chunk(orjson.loads(d)), number=number, repeat=repeat
-            )
-        )
+        alone = functools.partial(structure_chunk, obj)
+        both_ = functools.partial(decode_and_structure, orjson.dumps(obj))
+        structure = min(timeit.repeat(alone, number=number, repeat=repeat))
+        both = min(timeit.repeat(both_, number=number, repeat=repeat))
         rows[name] = [structure / number * 1e6, both / number * 1e6]
     # The whole message level (SSE, JSON, structuring, events; then with
     # assembly too), the kinds interleaved so a busy machine slows them alike.
