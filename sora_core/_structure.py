@@ -386,21 +386,30 @@ def _usual_chunk(
         or (model is not None and type(model) is not str)
         or (usage is not None and type(usage) is not dict)
         or (system_fingerprint is not None and type(system_fingerprint) is not str)
-        or len(choices) > _limits.max_choices
     ):
         return None
-    usual_choices = []
-    for c in choices:
+    if len(choices) == 1:  # the usual chunk: no list to build, no limit to check
+        c = choices[0]
         choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
         if choice is None:
             return None
-        usual_choices.append(choice)
+        usual_choices: tuple[ChunkChoice, ...] = (choice,)
+    elif len(choices) > _limits.max_choices:
+        return None
+    else:
+        built = []
+        for c in choices:
+            choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
+            if choice is None:
+                return None
+            built.append(choice)
+        usual_choices = tuple(built)
     return _new_chunk(
         id,
         object,
         created,
         model,
-        tuple(usual_choices),
+        usual_choices,
         None if usage is None else _structure_usage(usage, "chunk.usage"),
         system_fingerprint,
         extra,
