@@ -304,7 +304,12 @@ def _usual_tool_call(
             arguments is not None and _type(arguments) is not str
         ):
             return None
-        function = _new_function_call_delta(name, arguments, _extras(function, _FUNCTION_KEYS))
+        extra_fn = (
+            {}
+            if _FUNCTION_KEYS.issuperset(function)
+            else {k: v for k, v in function.items() if k not in _FUNCTION_KEYS}
+        )
+        function = _new_function_call_delta(name, arguments, extra_fn)
     return _new_tool_call_delta(index, id, type, function, extra)
 
 
@@ -326,7 +331,7 @@ def _usual_delta(
     ):
         return None
     if tool_calls is not None:
-        if type(tool_calls) is not list or len(tool_calls) > _limits.max_tool_calls:
+        if type(tool_calls) is not list:
             return None
         if len(tool_calls) == 1:  # the usual delta: one call's next piece
             t = tool_calls[0]
@@ -334,6 +339,8 @@ def _usual_delta(
             if call is None:
                 return None
             tool_calls = (call,)
+        elif len(tool_calls) > _limits.max_tool_calls:
+            return None
         else:
             calls = []
             for t in tool_calls:
