@@ -75,13 +75,13 @@ def _fast_utf8(data: bytes) -> Any:
 
 
 # --------------------------------------------------------------------------
-# Bounds, checked on the text. Brackets and commas counted over the whole
-# text (strings included) bound the depth and the values from above, and
-# the quotes bound the values from below, at memchr speed; only a text these
-# counts leave undecided is looked at again with its strings taken out, a
-# window at a time, so that a long text with commas inside its strings (a
-# CSV answer) is not refused and nothing of the text's size is built but a
-# copy or two of it.
+# Bounds, checked on the text. A text too short to break a limit is not
+# looked at; brackets and commas over the whole text (strings included)
+# bound the depth and the values from above, and the quotes bound the
+# values from below; only a text these leave undecided is read again with
+# its strings taken out, a window at a time, so that a long text with
+# commas inside its strings (a CSV answer) is not refused and nothing of the
+# text's size is built but a copy or two of it.
 
 _WINDOW = 64 * 1024
 # A string once its escapes are gone (see _strings_only_quoted).
@@ -101,13 +101,34 @@ def check_bounds(data: str | bytes, limits: Limits, what: str = "a JSON document
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     max_depth = limits.max_json_depth
     max_items = limits.max_json_items
-    openers = raw.count(b"{") + raw.count(b"[")
-    if openers <= max_depth and openers + raw.count(b",") < max_items:
+    # Each value takes a byte at least, and each level an opener and a closer.
+    deep = len(raw) > 2 * max_depth and _openers_over(raw, max_depth)
+    many = len(raw) > max_items and (
+        raw.count(b"{") + raw.count(b"[") + raw.count(b",") >= max_items
+    )
+    if not deep and not many:
         return
     # Each string is a key or a value, and each key has a value.
     if (raw.count(b'"') - raw.count(b'\\"')) // 2 > 2 * max_items:
         raise _too_many_values(what, max_items)
     _check_exactly(_strings_only_quoted(raw), max_depth, max_items, what)
+
+
+def _openers_over(raw: bytes, limit: int) -> bool:
+    # Whether raw holds more than ``limit`` of "{" and "[" together. find()
+    # jumps to the next one at memchr speed, so an event of long text with a
+    # handful of brackets costs a handful of calls, where counting would read
+    # every byte twice; a bracket-heavy event stops at limit + 1.
+    find = raw.find
+    found = 0
+    for opener in (b"{", b"["):
+        at = find(opener)
+        while at >= 0:
+            found += 1
+            if found > limit:
+                return True
+            at = find(opener, at + 1)
+    return False
 
 
 def _too_many_values(what: str, max_items: int) -> LimitExceeded:
@@ -162,8 +183,7 @@ def loads(data: str | bytes, limits: Limits | None = None) -> Any:
     objects, within ``limits`` (the default :class:`~sora_core.Limits` when
     ``None``)."""
     bounds = _DEFAULT_LIMITS if limits is None else limits
-    if len(data) > min(2 * bounds.max_json_depth, bounds.max_json_items):
-        check_bounds(data, bounds, "a JSON body")
+    check_bounds(data, bounds, "a JSON body")
     if orjson is not None:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         if not _has_long_run(raw):
