@@ -1,0 +1,540 @@
+"""The typed shapes of the chat completions API.
+
+Frozen, slotted attrs classes. Each keeps the fields it does not know in
+``extra``, so a relay's additions survive a round trip
+(``C.from_dict(d).to_dict() == d`` up to ``null`` fields) and nothing
+received is dropped.
+
+Turning JSON into these objects (and the cattrs converter) lives in
+``_structure``; this module only knows how to turn them back into JSON
+(:meth:`Model.to_dict` and friends), so it imports no parsing code at import
+time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import attrs
+
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._limits import NO_LIMITS
+
+__all__ = [
+    "APIErrorBody",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatRequest",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "Message",
+    "Model",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "image_part",
+    "slot_constructor",
+    "text_part",
+]
+
+JSON = Any
+M = TypeVar("M", bound="Model")
+A = TypeVar("A", bound=attrs.AttrsInstance)
+
+# The keywords of openai's and pydantic's dump methods that mean nothing here
+# (every value is JSON already, names are the API's own): accepted, ignored.
+_IGNORED_OPTIONS = frozenset(
+    {
+        "mode",
+        "by_alias",
+        "use_api_names",
+        "round_trip",
+        "warnings",
+        "serialize_as_any",
+        "context",
+        "fallback",
+    }
+)
+
+
+def _extra() -> Any:
+    # Unknown fields as received. Not part of the repr (it would drown the
+    # fields people look at) but part of equality.
+    return attrs.field(factory=dict, kw_only=True, repr=False)
+
+
+# --------------------------------------------------------------------------
+# Objects -> JSON. A ``None`` field is left out unless asked for (a relay may
+# choke on ``"max_tokens": null``, and ``null`` is what an absent field reads
+# as); ``extra`` is merged back in as received, nulls and all.
+
+# class -> ((field name, default), ...), every field but ``extra``.
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _register(cls: type[M]) -> type[M]:
+    fields = []
+    for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)):
+        if f.name != "extra":
+            default = f.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                default = default.factory()
+            fields.append((f.name, default))
+    _FIELDS[cls] = tuple(fields)
+    return cls
+
+
+def dump(value: Any, drop_none: bool = True, drop_defaults: bool = False) -> JSON:
+    """A model (or a value holding models) -> plain JSON values.
+
+    Inside ``extra`` and other JSON-valued fields everything is copied as it
+    is: only a model's own fields are dropped when ``None`` (``drop_none``)
+    or equal to their default (``drop_defaults``).
+    """
+    fields = _FIELDS.get(type(value))
+    if fields is not None:
+        out: dict[str, JSON] = {}
+        for name, default in fields:
+            item = getattr(value, name)
+            if (item is None and drop_none) or (drop_defaults and item == default):
+                continue
+            out[name] = dump(item, drop_none, drop_defaults)
+        for key, item in value.extra.items():
+            out[key] = dump(item, drop_none, drop_defaults)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [dump(item, drop_none, drop_defaults) for item in value]
+    if isinstance(value, Mapping):
+        return {key: dump(item, drop_none, drop_defaults) for key, item in value.items()}
+    return value
+
+
+def _pick(
+    out: dict[str, JSON], include: Collection[str] | None, exclude: Collection[str] | None
+) -> dict[str, JSON]:
+    if include is not None:
+        out = {k: v for k, v in out.items() if k in include}
+    if exclude is not None:
+        out = {k: v for k, v in out.items() if k not in exclude}
+    return out
+
+
+def _check_options(method: str, options: Mapping[str, Any]) -> None:
+    unknown = sorted(set(options) - _IGNORED_OPTIONS)
+    if unknown:
+        raise LocalProtocolError(
+            f"{method}() got an unknown keyword {unknown[0]!r}; it takes exclude_none, "
+            "exclude_unset, exclude_defaults, include, exclude and indent (to_json), and "
+            f"ignores {', '.join(sorted(_IGNORED_OPTIONS))}"
+        )
+
+
+class Model:
+    """What every model offers, under its own names and the openai package's.
+
+    - :meth:`to_dict` / :meth:`to_json`: the JSON the object stands for,
+      ``None`` fields left out (``exclude_unset=False`` keeps them);
+    - :meth:`model_dump` / :meth:`model_dump_json`: the same with every field
+      (``exclude_none=True`` or ``exclude_unset=True`` leaves out ``None``
+      fields: a field that was absent reads as ``None``, so the two mean the
+      same here);
+    - :meth:`from_dict` / :meth:`model_validate`, :meth:`from_json` /
+      :meth:`model_validate_json`: JSON -> object, as received objects are
+      built.
+
+    Unknown fields (``extra``) go out as they came in, at every level, so
+    ``C.from_dict(obj.to_dict()) == obj``.
+    """
+
+    __slots__ = ()
+
+    def to_dict(
+        self,
+        *,
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+        **options: Any,
+    ) -> dict[str, JSON]:
+        """This object as a JSON object (``dict``), ``None`` fields left out."""
+        _check_options("to_dict", options)
+        out = dump(self, exclude_none or exclude_unset, exclude_defaults)
+        return _pick(out, include, exclude)
+
+    def model_dump(
+        self,
+        *,
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+        **options: Any,
+    ) -> dict[str, JSON]:
+        """This object as a JSON object, every field included (pydantic's default)."""
+        _check_options("model_dump", options)
+        out = dump(self, exclude_none or exclude_unset, exclude_defaults)
+        return _pick(out, include, exclude)
+
+    def to_json(self, *, indent: int | None = 2, **options: Any) -> str:
+        """:meth:`to_dict` as JSON text (indented by 2, as openai's ``to_json``)."""
+        return _dumps(self.to_dict(**options), indent)
+
+    def model_dump_json(self, *, indent: int | None = None, **options: Any) -> str:
+        """:meth:`model_dump` as compact JSON text."""
+        return _dumps(self.model_dump(**options), indent)
+
+    @classmethod
+    def from_dict(cls: type[M], data: Mapping[str, JSON]) -> M:
+        """A JSON object -> this class, built as received objects are (unknown
+        fields kept in ``extra``; a wrong shape is a
+        :class:`~sora_core.LocalProtocolError` naming the field)."""
+        from . import _structure  # lazy: the parsing module imports this one
+
+        try:
+            return _structure.structure_as(cls, data)
+        except RemoteProtocolError as exc:
+            raise LocalProtocolError(f"{cls.__name__}.from_dict(): {exc}") from None
+
+    @classmethod
+    def model_validate(cls: type[M], obj: Any) -> M:
+        """openai's (pydantic's) name for :meth:`from_dict`; an instance is returned as it is."""
+        if isinstance(obj, cls):
+            return obj
+        return cls.from_dict(obj)
+
+    @classmethod
+    def from_json(cls: type[M], data: str | bytes) -> M:
+        """JSON text -> this class."""
+        from . import _json
+
+        try:
+            obj = _json.loads(data, NO_LIMITS)
+        except (ValueError, RecursionError):
+            raise LocalProtocolError(
+                f"{cls.__name__}.from_json() takes JSON text: {str(data)[:80]!r}"
+            ) from None
+        return cls.from_dict(obj)
+
+    @classmethod
+    def model_validate_json(cls: type[M], data: str | bytes) -> M:
+        """openai's (pydantic's) name for :meth:`from_json`."""
+        return cls.from_json(data)
+
+
+def _dumps(obj: JSON, indent: int | None) -> str:
+    if indent is None:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(obj, ensure_ascii=False, indent=indent)
+
+
+# --------------------------------------------------------------------------
+# Building objects fast: the chunk path builds several per streamed chunk.
+
+
+def slot_constructor(cls: type[A]) -> Callable[..., A]:
+    """A constructor for the frozen attrs class ``cls`` that fills its slots directly.
+
+    attrs' ``__init__`` for a frozen class sets each field through a bound
+    ``object.__setattr__`` (the class's own ``__setattr__`` refuses), and that
+    alone cost more than the rest of turning a chunk's JSON into objects. The
+    function made here, generated once per class the way attrs generates
+    ``__init__``, writes the same slots through their member descriptors, so
+    ``make(**fields) == cls(**fields)``: the same class, the same fields, still
+    frozen. Every field is a required argument (no default or factory runs),
+    so it only serves classes without validators, converters or
+    ``__attrs_post_init__``; it refuses others.
+    """
+    fields = attrs.fields(cls)
+    if (
+        "__slots__" not in cls.__dict__
+        or hasattr(cls, "__attrs_post_init__")
+        or any(f.validator is not None or f.converter is not None for f in fields)
+    ):
+        raise TypeError(f"slot_constructor() cannot build {cls.__qualname__}")
+    names = [f.name for f in fields]
+    lines = [f"def make({', '.join(names)}):", "    self = _new(_cls)"]
+    lines += [f"    _set_{name}(self, {name})" for name in names]
+    lines.append("    return self")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": cls.__dict__[name].__set__ for name in names})
+    exec(compile("\n".join(lines), f"<slot constructor of {cls.__qualname__}>", "exec"), namespace)
+    make = namespace["make"]
+    make.__qualname__ = f"{cls.__qualname__}.<slot constructor>"
+    return cast("Callable[..., A]", make)
+
+
+# --------------------------------------------------------------------------
+# Response shapes
+
+
+@_register
+@attrs.frozen
+class FunctionCall(Model):
+    """The function part of an assembled tool call."""
+
+    name: str | None = None
+    arguments: str = ""
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class ToolCall(Model):
+    """A complete tool call (in a message or an assembled completion)."""
+
+    id: str | None = None
+    type: str | None = "function"
+    function: FunctionCall = attrs.field(factory=FunctionCall)
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class FunctionCallDelta(Model):
+    """A piece of a streamed function call: ``arguments`` arrive in pieces."""
+
+    name: str | None = None
+    arguments: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class ToolCallDelta(Model):
+    """A piece of a streamed tool call, merged with others of the same ``index``."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallDelta | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class Delta(Model):
+    """What one chunk adds to one choice."""
+
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class ChunkChoice(Model):
+    index: int = 0
+    delta: Delta = attrs.field(factory=Delta)
+    finish_reason: str | None = None
+    logprobs: JSON = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class Usage(Model):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class ChatCompletionChunk(Model):
+    """One ``chat.completion.chunk`` of a stream."""
+
+    id: str | None = None
+    object: str | None = "chat.completion.chunk"
+    created: int | None = None
+    model: str | None = None
+    choices: tuple[ChunkChoice, ...] = ()
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+def _to_content(value: Any) -> str | tuple[Mapping[str, JSON], ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return tuple(value)
+    raise LocalProtocolError(
+        f"message content must be a str, a list of content parts or None, "
+        f"not {type(value).__name__}; use text_part() / image_part() to build parts"
+    )
+
+
+def _to_tool_calls(value: Any) -> tuple[ToolCall, ...] | None:
+    if value is None:
+        return None
+    if all(isinstance(v, ToolCall) for v in value):
+        return tuple(value)
+    from . import _structure  # lazy: the parsing module imports this one
+
+    return tuple(
+        v if isinstance(v, ToolCall) else _structure.structure_tool_call(v, "tool_call")
+        for v in value
+    )
+
+
+@_register
+@attrs.frozen
+class Message(Model):
+    """A chat message, sent in a request or received in a completion.
+
+    ``content`` is text, a sequence of content parts (see :func:`text_part`
+    and :func:`image_part`), or ``None``.
+    """
+
+    role: str = "assistant"
+    content: str | tuple[Mapping[str, JSON], ...] | None = attrs.field(
+        default=None, converter=_to_content
+    )
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] | None = attrs.field(default=None, converter=_to_tool_calls)
+    tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class Choice(Model):
+    index: int = 0
+    message: Message = attrs.field(factory=Message)
+    finish_reason: str | None = None
+    logprobs: JSON = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@_register
+@attrs.frozen
+class ChatCompletion(Model):
+    """A whole ``chat.completion``: what ``stream: false`` returns, and what a
+    stream assembles to."""
+
+    id: str | None = None
+    object: str | None = "chat.completion"
+    created: int | None = None
+    model: str | None = None
+    choices: tuple[Choice, ...] = ()
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+    @property
+    def text(self) -> str:
+        """The first choice's content as text ("" when there is none)."""
+        if not self.choices:
+            return ""
+        content = self.choices[0].message.content
+        return content if isinstance(content, str) else ""
+
+    @property
+    def reasoning(self) -> str:
+        """The first choice's reasoning_content ("" when there is none)."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.reasoning_content or ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+
+@_register
+@attrs.frozen
+class APIErrorBody(Model):
+    """The ``{"error": {...}}`` object of an API error."""
+
+    message: str = ""
+    type: str | None = None
+    param: JSON = None
+    code: JSON = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+# --------------------------------------------------------------------------
+# The request
+
+
+def _to_messages(value: Any) -> tuple[Message, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise LocalProtocolError(
+            "messages must be a list of Message objects or dicts like "
+            '{"role": "user", "content": "..."}'
+        )
+    out = []
+    for item in value:
+        if isinstance(item, Message):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            from . import _structure  # lazy: the parsing module imports this one
+
+            out.append(_structure.structure_message(item, local=True))
+        else:
+            raise LocalProtocolError(
+                f"each message must be a Message or a dict, not {type(item).__name__}"
+            )
+    return tuple(out)
+
+
+def _to_tools(value: Any) -> tuple[Mapping[str, JSON], ...] | None:
+    return None if value is None else tuple(value)
+
+
+REQUEST_FIELDS = frozenset({"model", "messages", "max_tokens", "stream", "stream_options", "tools"})
+
+
+def _check_extra(_inst: Any, _attr: Any, value: Mapping[str, JSON]) -> None:
+    clash = REQUEST_FIELDS.intersection(value)
+    if clash:
+        name = sorted(clash)[0]
+        raise LocalProtocolError(f"pass {name!r} as ChatRequest({name}=...), not inside extra")
+
+
+@_register
+@attrs.frozen
+class ChatRequest(Model):
+    """A ``POST /v1/chat/completions`` request.
+
+    ``extra`` holds any other field (``size``, ``seconds``, ``n``,
+    ``temperature``, ...); it is sent untouched. :meth:`to_dict` is the
+    request body.
+    """
+
+    model: str
+    messages: tuple[Message, ...] = attrs.field(converter=_to_messages)
+    max_tokens: int | None = None
+    stream: bool = False
+    stream_options: Mapping[str, JSON] | None = None
+    tools: tuple[Mapping[str, JSON], ...] | None = attrs.field(default=None, converter=_to_tools)
+    extra: Mapping[str, JSON] = attrs.field(
+        factory=dict, kw_only=True, repr=False, validator=_check_extra
+    )
+
+
+def text_part(text: str) -> dict[str, JSON]:
+    """A text content part: ``{"type": "text", "text": text}``."""
+    return {"type": "text", "text": text}
+
+
+def image_part(url: str, *, detail: str | None = None) -> dict[str, JSON]:
+    """An image content part; ``url`` may be an ``https:`` or a ``data:`` URL."""
+    image: dict[str, JSON] = {"url": url}
+    if detail is not None:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}

@@ -1,0 +1,628 @@
+"""Structuring: decoded JSON -> the typed shapes of ``_shapes``, and the
+cattrs :data:`converter`.
+
+The structure hooks are written by hand rather than generated: they run once
+per streamed chunk, they must accept what real relays send (``content:
+null``, ``choices: []`` or ``null``, ``finish_reason: "STOP"``, float
+``created``), and they must turn a wrong shape (``"choices": "x"``) into a
+:class:`~sora_core.RemoteProtocolError` that names the field, never a
+``KeyError`` or ``TypeError``. More choices or tool calls than
+:class:`~sora_core.Limits` allows are a :class:`~sora_core.LimitExceeded`,
+found before any of them is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import cattrs
+
+from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from ._limits import NO_LIMITS, Limits
+from ._shapes import (
+    REQUEST_FIELDS,
+    APIErrorBody,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    FunctionCallDelta,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    dump,
+    slot_constructor,
+)
+
+__all__ = [
+    "converter",
+    "structure_as",
+    "structure_chunk",
+    "structure_completion",
+    "structure_error",
+    "structure_message",
+    "structure_tool_call",
+]
+
+T = TypeVar("T")
+
+_DEFAULT_LIMITS = Limits()
+# The builtin, for the functions below that have a parameter named "type".
+_type = type
+
+
+# --------------------------------------------------------------------------
+# Building objects fast: the chunk path runs once per streamed chunk.
+
+_new_function_call_delta = slot_constructor(FunctionCallDelta)
+_new_tool_call_delta = slot_constructor(ToolCallDelta)
+_new_delta = slot_constructor(Delta)
+_new_chunk_choice = slot_constructor(ChunkChoice)
+_new_usage = slot_constructor(Usage)
+_new_chunk = slot_constructor(ChatCompletionChunk)
+
+
+# --------------------------------------------------------------------------
+# Structuring: JSON -> objects. Hand-written for speed and for honest errors.
+#
+# Each helper first checks for the type real streams send, with ``type(x) is
+# ...`` (several times cheaper than ``isinstance`` against an ABC such as
+# Mapping), takes such a value as it is, and only then coerces or fails.
+
+
+def _fail(where: str, expected: str, value: Any, local: bool = False) -> Exception:
+    got = "null" if value is None else type(value).__name__
+    cls = LocalProtocolError if local else RemoteProtocolError
+    return cls(f"{where}: expected {expected}, got {got}: {_short(value)}")
+
+
+def _bounded(items: Sequence[Any], where: str, limits: Limits, field: str) -> Sequence[Any]:
+    # ``items`` itself, or LimitExceeded when there are more than
+    # ``limits.<field>`` of them (before any is built).
+    limit: int = getattr(limits, field)
+    if len(items) > limit:
+        raise LimitExceeded(f"{where}: {len(items)} items, more than {limit} (Limits.{field})")
+    return items
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _opt_str(d: Mapping[str, Any], key: str, where: str, local: bool = False) -> str | None:
+    value = d.get(key)
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    raise _fail(f"{where}.{key}", "a string or null", value, local)
+
+
+def _meta_str(value: Any) -> str | None:
+    # Metadata (id, model, object) is informative; a relay that sends a
+    # number there should not break the stream.
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if isinstance(value, float) and value == value and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal():  # what int() takes, unlike "¹"
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() converts from text
+            return None
+    return None
+
+
+def _index(d: Mapping[str, Any], where: str) -> int:
+    value = d.get("index", 0)
+    if type(value) is int:
+        return value
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _fail(f"{where}.index", "an integer", value)
+
+
+def _extras(d: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    if known.issuperset(d):  # no view object, unlike d.keys() <= known
+        return {}
+    return {k: v for k, v in d.items() if k not in known}
+
+
+def _as_dict(value: Any, where: str, local: bool = False) -> Mapping[str, Any]:
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise _fail(where, "an object", value, local)
+
+
+def _as_list(value: Any, where: str, local: bool = False) -> Sequence[Any]:
+    if type(value) is list:
+        return value
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return value
+    raise _fail(where, "a list", value, local)
+
+
+_FUNCTION_KEYS = frozenset({"name", "arguments"})
+_TOOL_DELTA_KEYS = frozenset({"index", "id", "type", "function"})
+_DELTA_KEYS = frozenset({"role", "content", "reasoning_content", "refusal", "tool_calls"})
+_CHUNK_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
+_USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+_CHUNK_KEYS = frozenset(
+    {"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
+)
+_TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
+_MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "refusal"}
+)
+_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
+_ERROR_KEYS = frozenset({"message", "type", "param", "code"})
+
+
+def _structure_function_call_delta(fn: Any, where: str) -> FunctionCallDelta:
+    fn = _as_dict(fn, where)
+    return _new_function_call_delta(
+        name=_opt_str(fn, "name", where),
+        arguments=_opt_str(fn, "arguments", where),
+        extra=_extras(fn, _FUNCTION_KEYS),
+    )
+
+
+def _structure_tool_call_delta(d: Any, where: str) -> ToolCallDelta:
+    d = _as_dict(d, where)
+    fn = d.get("function")
+    return _new_tool_call_delta(
+        index=_index(d, where),
+        id=_meta_str(d.get("id")),
+        type=_meta_str(d.get("type")),
+        function=None if fn is None else _structure_function_call_delta(fn, where + ".function"),
+        extra=_extras(d, _TOOL_DELTA_KEYS),
+    )
+
+
+def _structure_delta(d: Any, where: str, limits: Limits = _DEFAULT_LIMITS) -> Delta:
+    if d is None:
+        return Delta()
+    d = _as_dict(d, where)
+    raw_calls = d.get("tool_calls")
+    tool_calls = None
+    if raw_calls is not None:
+        calls = _as_list(raw_calls, where + ".tool_calls")
+        _bounded(calls, where + ".tool_calls", limits, "max_tool_calls")
+        tool_calls = tuple(
+            _structure_tool_call_delta(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)
+        )
+    return _new_delta(
+        role=_meta_str(d.get("role")),
+        content=_opt_str(d, "content", where),
+        reasoning_content=_opt_str(d, "reasoning_content", where),
+        refusal=_opt_str(d, "refusal", where),
+        tool_calls=tool_calls,
+        extra=_extras(d, _DELTA_KEYS),
+    )
+
+
+def _structure_usage(d: Any, where: str) -> Usage | None:
+    if d is None:
+        return None
+    d = _as_dict(d, where)
+    return _new_usage(
+        prompt_tokens=_opt_int(d.get("prompt_tokens")),
+        completion_tokens=_opt_int(d.get("completion_tokens")),
+        total_tokens=_opt_int(d.get("total_tokens")),
+        extra=_extras(d, _USAGE_KEYS),
+    )
+
+
+def _finish(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _structure_chunk_choice(c: Any, where: str, limits: Limits = _DEFAULT_LIMITS) -> ChunkChoice:
+    c = _as_dict(c, where)
+    return _new_chunk_choice(
+        index=_index(c, where),
+        delta=_structure_delta(c.get("delta"), where + ".delta", limits),
+        finish_reason=_finish(c.get("finish_reason")),
+        logprobs=c.get("logprobs"),
+        extra=_extras(c, _CHUNK_CHOICE_KEYS),
+    )
+
+
+def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletionChunk:
+    # The general path: any shape, coerced or refused field by field.
+    d = _as_dict(d, "chunk")
+    choices = [
+        _structure_chunk_choice(c, f"chunk.choices[{i}]", limits)
+        for i, c in enumerate(
+            _bounded(
+                _as_list(d.get("choices"), "chunk.choices"), "chunk.choices", limits, "max_choices"
+            )
+        )
+    ]
+    return _new_chunk(
+        id=_meta_str(d.get("id")),
+        object=_meta_str(d.get("object")),
+        created=_opt_int(d.get("created")),
+        model=_meta_str(d.get("model")),
+        choices=tuple(choices),
+        usage=_structure_usage(d.get("usage"), "chunk.usage"),
+        system_fingerprint=_meta_str(d.get("system_fingerprint")),
+        extra=_extras(d, _CHUNK_KEYS),
+    )
+
+
+# The usual chunk, built directly. Each function below takes one JSON object
+# as keyword arguments (``_usual_delta(**d)``): Python itself matches the keys
+# to the parameters, in C, and collects the unknown ones, in order, into
+# ``extra``. Every value is then checked to have the exact type the general
+# path takes as it is (a str or null, an int, a dict, a list); anything else
+# (a value to coerce or to refuse, more choices or tool calls than the limits
+# allow, a null delta) returns None, and the general path decides (and
+# raises). So both paths give the same result. (The checks read "x is not
+# None and type(x) is not str": most of these fields are null.) The limits
+# come first, positional-only, so no JSON key can take their place.
+
+
+def _usual_tool_call(
+    index: Any = 0,
+    id: Any = None,
+    type: Any = None,
+    function: Any = None,
+    **extra: Any,
+) -> ToolCallDelta | None:
+    if (
+        _type(index) is not int
+        or (id is not None and _type(id) is not str)
+        or (type is not None and _type(type) is not str)
+    ):
+        return None
+    if function is not None:
+        # Looked up rather than matched to parameters: one call fewer.
+        if _type(function) is not dict:
+            return None
+        name = function.get("name")
+        arguments = function.get("arguments")
+        if (name is not None and _type(name) is not str) or (
+            arguments is not None and _type(arguments) is not str
+        ):
+            return None
+        extra_fn = (
+            {}
+            if _FUNCTION_KEYS.issuperset(function)
+            else {k: v for k, v in function.items() if k not in _FUNCTION_KEYS}
+        )
+        function = _new_function_call_delta(name, arguments, extra_fn)
+    return _new_tool_call_delta(index, id, type, function, extra)
+
+
+def _usual_delta(
+    _limits: Limits = _DEFAULT_LIMITS,
+    /,
+    role: Any = None,
+    content: Any = None,
+    reasoning_content: Any = None,
+    refusal: Any = None,
+    tool_calls: Any = None,
+    **extra: Any,
+) -> Delta | None:
+    if (
+        (role is not None and type(role) is not str)
+        or (content is not None and type(content) is not str)
+        or (reasoning_content is not None and type(reasoning_content) is not str)
+        or (refusal is not None and type(refusal) is not str)
+    ):
+        return None
+    if tool_calls is not None:
+        if type(tool_calls) is not list:
+            return None
+        if len(tool_calls) == 1:  # the usual delta: one call's next piece
+            t = tool_calls[0]
+            call = _usual_tool_call(**t) if type(t) is dict else None
+            if call is None:
+                return None
+            tool_calls = (call,)
+        elif len(tool_calls) > _limits.max_tool_calls:
+            return None
+        else:
+            calls = []
+            for t in tool_calls:
+                call = _usual_tool_call(**t) if type(t) is dict else None
+                if call is None:
+                    return None
+                calls.append(call)
+            tool_calls = tuple(calls)
+    return _new_delta(role, content, reasoning_content, refusal, tool_calls, extra)
+
+
+def _usual_chunk_choice(
+    _limits: Limits = _DEFAULT_LIMITS,
+    /,
+    index: Any = 0,
+    delta: Any = None,
+    finish_reason: Any = None,
+    logprobs: Any = None,
+    **extra: Any,
+) -> ChunkChoice | None:
+    if (
+        type(index) is not int
+        or type(delta) is not dict
+        or (finish_reason is not None and type(finish_reason) is not str)
+    ):
+        return None
+    usual_delta = _usual_delta(_limits, **delta)
+    if usual_delta is None:
+        return None
+    return _new_chunk_choice(index, usual_delta, finish_reason, logprobs, extra)
+
+
+def _usual_chunk(
+    _limits: Limits = _DEFAULT_LIMITS,
+    /,
+    id: Any = None,
+    object: Any = None,
+    created: Any = None,
+    model: Any = None,
+    choices: Any = None,
+    usage: Any = None,
+    system_fingerprint: Any = None,
+    **extra: Any,
+) -> ChatCompletionChunk | None:
+    if (
+        type(choices) is not list
+        or (id is not None and type(id) is not str)
+        or (object is not None and type(object) is not str)
+        or (created is not None and type(created) is not int)
+        or (model is not None and type(model) is not str)
+        or (usage is not None and type(usage) is not dict)
+        or (system_fingerprint is not None and type(system_fingerprint) is not str)
+    ):
+        return None
+    if len(choices) == 1:  # the usual chunk: no list to build, no limit to check
+        c = choices[0]
+        choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
+        if choice is None:
+            return None
+        usual_choices: tuple[ChunkChoice, ...] = (choice,)
+    elif len(choices) > _limits.max_choices:
+        return None
+    else:
+        built = []
+        for c in choices:
+            choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
+            if choice is None:
+                return None
+            built.append(choice)
+        usual_choices = tuple(built)
+    return _new_chunk(
+        id,
+        object,
+        created,
+        model,
+        usual_choices,
+        None if usage is None else _structure_usage(usage, "chunk.usage"),
+        system_fingerprint,
+        extra,
+    )
+
+
+def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk:
+    """A decoded JSON object -> :class:`ChatCompletionChunk` (the hot path).
+
+    It runs once per streamed chunk, so the usual shape, tool calls included,
+    takes a direct route (:func:`_usual_chunk`); everything else goes field
+    by field through the helpers, which coerce what relays bend and name the
+    field they refuse. Both routes give the same result. ``limits``: the
+    :class:`~sora_core.Limits` whose ``max_choices`` and ``max_tool_calls``
+    apply (the defaults when ``None``).
+    """
+    if limits is None:
+        limits = _DEFAULT_LIMITS
+    if type(d) is dict:
+        try:
+            chunk = _usual_chunk(limits, **d)
+        except TypeError:  # a key that is not a string: not from JSON, not usual
+            chunk = None
+        if chunk is not None:
+            return chunk
+    return _structure_chunk(d, limits)
+
+
+def structure_tool_call(d: Any, where: str, local: bool = False) -> ToolCall:
+    """A JSON object -> :class:`ToolCall` (of a message, not a delta)."""
+    d = _as_dict(d, where, local)
+    fn = _as_dict(d.get("function") or {}, where + ".function", local)
+    return ToolCall(
+        id=_meta_str(d.get("id")),
+        type=_meta_str(d.get("type")),
+        function=FunctionCall(
+            name=_opt_str(fn, "name", where + ".function", local),
+            arguments=_opt_str(fn, "arguments", where + ".function", local) or "",
+            extra=_extras(fn, _FUNCTION_KEYS),
+        ),
+        extra=_extras(d, _TOOL_CALL_KEYS),
+    )
+
+
+def _structure_function_call(d: Any, where: str) -> FunctionCall:
+    d = _as_dict(d, where)
+    return FunctionCall(
+        name=_opt_str(d, "name", where),
+        arguments=_opt_str(d, "arguments", where) or "",
+        extra=_extras(d, _FUNCTION_KEYS),
+    )
+
+
+def structure_message(
+    d: Any, where: str = "message", local: bool = False, limits: Limits | None = None
+) -> Message:
+    """A JSON object -> :class:`Message` (errors are local when the caller
+    built it; ``limits`` apply to what a peer sent, none to the caller's own)."""
+    if limits is None:
+        limits = NO_LIMITS if local else _DEFAULT_LIMITS
+    d = _as_dict(d, where, local)
+    content = d.get("content")
+    if content is not None and not isinstance(content, str):
+        content = tuple(
+            _as_dict(p, f"{where}.content[{i}]", local)
+            for i, p in enumerate(_as_list(content, where + ".content", local))
+        )
+    raw_calls = d.get("tool_calls")
+    tool_calls = None
+    if raw_calls is not None:
+        calls = _as_list(raw_calls, where + ".tool_calls", local)
+        _bounded(calls, where + ".tool_calls", limits, "max_tool_calls")
+        tool_calls = tuple(
+            structure_tool_call(c, f"{where}.tool_calls[{i}]", local) for i, c in enumerate(calls)
+        )
+    role = d.get("role", "assistant")
+    return Message(
+        role=role if isinstance(role, str) else "assistant",
+        content=content,
+        name=_opt_str(d, "name", where, local),
+        tool_calls=tool_calls,
+        tool_call_id=_opt_str(d, "tool_call_id", where, local),
+        reasoning_content=_opt_str(d, "reasoning_content", where, local),
+        refusal=_opt_str(d, "refusal", where, local),
+        extra=_extras(d, _MESSAGE_KEYS),
+    )
+
+
+def _structure_choice(c: Any, where: str, limits: Limits = _DEFAULT_LIMITS) -> Choice:
+    c = _as_dict(c, where)
+    return Choice(
+        index=_index(c, where),
+        message=structure_message(c.get("message") or {}, where + ".message", limits=limits),
+        finish_reason=_finish(c.get("finish_reason")),
+        logprobs=c.get("logprobs"),
+        extra=_extras(c, _CHOICE_KEYS),
+    )
+
+
+def structure_completion(d: Any, limits: Limits | None = None) -> ChatCompletion:
+    """A decoded JSON object -> :class:`ChatCompletion` (``limits`` as for
+    :func:`structure_chunk`)."""
+    if limits is None:
+        limits = _DEFAULT_LIMITS
+    d = _as_dict(d, "completion")
+    choices = [
+        _structure_choice(c, f"completion.choices[{i}]", limits)
+        for i, c in enumerate(
+            _bounded(
+                _as_list(d.get("choices"), "completion.choices"),
+                "completion.choices",
+                limits,
+                "max_choices",
+            )
+        )
+    ]
+    return ChatCompletion(
+        id=_meta_str(d.get("id")),
+        object=_meta_str(d.get("object")),
+        created=_opt_int(d.get("created")),
+        model=_meta_str(d.get("model")),
+        choices=tuple(choices),
+        usage=_structure_usage(d.get("usage"), "completion.usage"),
+        system_fingerprint=_meta_str(d.get("system_fingerprint")),
+        extra=_extras(d, _CHUNK_KEYS),
+    )
+
+
+def structure_error(d: Any) -> APIErrorBody:
+    """The value of an ``"error"`` key -> :class:`APIErrorBody`.
+
+    Relays send a string there as often as an object; both are accepted.
+    """
+    if isinstance(d, str):
+        return APIErrorBody(message=d)
+    if not isinstance(d, Mapping):
+        return APIErrorBody(message=_short(d, 500))
+    message = d.get("message")
+    if not isinstance(message, str):
+        message = "" if message is None else _short(message, 500)
+    kind = d.get("type")
+    return APIErrorBody(
+        message=message,
+        type=kind if kind is None or isinstance(kind, str) else str(kind),
+        param=d.get("param"),
+        code=d.get("code"),
+        extra=_extras(d, _ERROR_KEYS),
+    )
+
+
+def _structure_request(d: Any) -> ChatRequest:
+    d = _as_dict(d, "request", local=True)
+    if not isinstance(d.get("model"), str):
+        raise _fail("request.model", "a string", d.get("model"), local=True)
+    return ChatRequest(
+        model=d["model"],
+        messages=d.get("messages", ()),
+        max_tokens=d.get("max_tokens"),
+        stream=bool(d.get("stream", False)),
+        stream_options=d.get("stream_options"),
+        tools=d.get("tools"),
+        extra={k: v for k, v in d.items() if k not in REQUEST_FIELDS},
+    )
+
+
+# How each class is built from JSON. Objects received from a peer go through
+# these with the connection's limits; ``from_dict`` (the caller's own data)
+# and the converter use them with none, or the defaults.
+_STRUCTURE: dict[type, Callable[[Any, Limits], Any]] = {
+    FunctionCall: lambda d, _lim: _structure_function_call(d, "function"),
+    ToolCall: lambda d, _lim: structure_tool_call(d, "tool_call"),
+    FunctionCallDelta: lambda d, _lim: _structure_function_call_delta(d, "function"),
+    ToolCallDelta: lambda d, _lim: _structure_tool_call_delta(d, "tool_call"),
+    Delta: lambda d, lim: _structure_delta(d, "delta", lim),
+    ChunkChoice: lambda d, lim: _structure_chunk_choice(d, "choice", lim),
+    Usage: lambda d, _lim: _structure_usage(_as_dict(d, "usage"), "usage"),
+    ChatCompletionChunk: structure_chunk,
+    Message: lambda d, lim: structure_message(d, "message", limits=lim),
+    Choice: lambda d, lim: _structure_choice(d, "choice", lim),
+    ChatCompletion: structure_completion,
+    APIErrorBody: lambda d, _lim: structure_error(d),
+    ChatRequest: lambda d, _lim: _structure_request(d),
+}
+
+
+def structure_as(cls: type[T], data: Any) -> T:
+    """JSON -> an instance of the model class ``cls``, with no limits (for
+    ``Model.from_dict``)."""
+    build = _STRUCTURE.get(cls)
+    if build is None:
+        raise LocalProtocolError(f"from_dict() builds the models of sora_core, not {cls!r}")
+    return cast("T", build(data, NO_LIMITS))
+
+
+converter = cattrs.Converter()
+"""The one cattrs converter: ``converter.structure(d, ChatCompletionChunk)``,
+``converter.unstructure(obj)`` (what ``obj.to_dict()`` gives)."""
+
+
+def _structure_hook(cls: type) -> Callable[[Any, Any], Any]:
+    build = _STRUCTURE[cls]
+    return lambda d, _t: build(d, _DEFAULT_LIMITS)
+
+
+for _cls in _STRUCTURE:
+    converter.register_structure_hook(_cls, _structure_hook(_cls))
+    converter.register_unstructure_hook(_cls, dump)
+converter.register_unstructure_hook(tuple, dump)
+converter.register_unstructure_hook(Mapping, dump)
