@@ -323,10 +323,7 @@ class Completions:
         events = _sync_run(self._client, call, call.chat(request))
         if stream:
             return Stream(events)
-        with events:
-            for _ in events:
-                pass
-            return events.result
+        return _drain(events)
 
 
 class Chat:
