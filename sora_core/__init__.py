@@ -18,9 +18,11 @@ from ._accumulate import ChunkAccumulator
 from ._call import REDIRECT_STATUSES, Budget, Call
 from ._connection import ChatConnection
 from ._errors import (
+    APIConnectionError,
     APIError,
     APIStatusError,
     APIStreamError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -112,11 +114,13 @@ __all__ = [
     "READ_SIZE",
     "REDACTED",
     "REDIRECT_STATUSES",
+    "APIConnectionError",
     "APIError",
     "APIErrorBody",
     "APIErrorReceived",
     "APIStatusError",
     "APIStreamError",
+    "APITimeoutError",
     "Action",
     "AuthenticationError",
     "BadRequestError",

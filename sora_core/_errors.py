@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from ._video import VideoResult
 
 __all__ = [
+    "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APIStreamError",
+    "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
@@ -155,6 +157,10 @@ class APIStatusError(APIError):
     Carries ``status_code``, ``headers`` (lower-case names), the parsed error
     ``body`` (``None`` for, say, an HTML page from a gateway), the raw ``text``
     of the body, and ``request_id`` (from ``x-request-id`` when sent).
+
+    ``message`` is the server's own words (``"Incorrect API key provided."``,
+    as the openai package has it); ``str(e)`` says everything:
+    ``"HTTP 401: Incorrect API key provided."``.
     """
 
     def __init__(
@@ -173,6 +179,12 @@ class APIStatusError(APIError):
         self.headers: Mapping[str, str] = dict(headers or {})
         self.text = text
         self.request_id: str | None = self.headers.get("x-request-id")
+
+    def __str__(self) -> str:
+        prefix = f"HTTP {self.status_code}"
+        if self.message.startswith(prefix):
+            return self.message
+        return f"{prefix}: {self.message}" if self.message else prefix
 
 
 class BadRequestError(APIStatusError):
@@ -226,7 +238,17 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
 
 
 class APIStreamError(APIError):
-    """A ``data: {"error": ...}`` event arrived inside a 200 stream."""
+    """A ``data: {"error": ...}`` event arrived inside a 200 stream.
+
+    ``message`` is the server's own words; ``str(e)`` starts with
+    ``"error event in the stream: "``.
+    """
+
+    def __str__(self) -> str:
+        prefix = "error event in the stream"
+        if self.message.startswith(prefix):
+            return self.message
+        return f"{prefix}: {self.message}"
 
 
 class VideoGenerationFailed(SoraError):
@@ -257,6 +279,15 @@ class ConnectionLost(TransportError):
 
 class Timeout(TransportError, builtins.TimeoutError):
     """Base of the timeouts; also a built-in :class:`TimeoutError`."""
+
+
+APIConnectionError = TransportError
+"""The openai package's name for :class:`TransportError` (the same class):
+the request did not get an answer (connection refused, lost, timed out)."""
+
+APITimeoutError = Timeout
+"""The openai package's name for :class:`Timeout` (the same class; a
+subclass of :data:`APIConnectionError`, as there)."""
 
 
 class ConnectTimeout(Timeout):

@@ -149,7 +149,7 @@ class APIErrorReceived:
         """The exception a client raises for this error."""
         if self.in_stream:
             return APIStreamError(
-                f"error event in the stream: {self.message}",
+                self.message,
                 body=self.error,
                 partial=partial,
                 video=video,
@@ -157,7 +157,7 @@ class APIErrorReceived:
         cls = status_error_class(self.status_code)
         headers: Mapping[str, str] = dict(self.headers)
         err: APIStatusError = cls(
-            f"HTTP {self.status_code}: {self.message}",
+            self.message,
             status_code=self.status_code,
             headers=headers,
             body=self.error,

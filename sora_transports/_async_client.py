@@ -35,10 +35,13 @@ from sora_core import (
 
 from ._client_core import ClientConfig, configure, logger, ssl_context, video_request
 from ._drive import AsyncCallIO, Pool, adrive
+from ._openai import AsyncChat, AsyncModels, apply_options, with_options
 from ._streams import AsyncByteStream
 
 if TYPE_CHECKING:
     import ssl
+
+    from typing_extensions import Self
 
 __all__ = ["AsyncBackend", "AsyncClient", "AsyncEventStream"]
 
@@ -260,6 +263,9 @@ class AsyncClient:
         proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        timeout: Any = None,
+        default_headers: Mapping[str, str | None] | None = None,
+        default_query: Mapping[str, Any] | None = None,
     ) -> None:
         self._config: ClientConfig = configure(
             base_url,
@@ -274,6 +280,9 @@ class AsyncClient:
             follow_redirects=follow_redirects,
             limits=limits,
             proxy=proxy,
+        )
+        apply_options(
+            self, timeout=timeout, default_headers=default_headers, default_query=default_query
         )
         if backend is None:
             backend = self.default_backend()
@@ -311,15 +320,28 @@ class AsyncClient:
         """The events of ``request`` as they arrive: ``async with client.stream(r) as s``."""
         return self.run(self._config.chat_exchange(request))
 
-    async def chat(self, request: ChatRequest) -> ChatCompletion:
-        """The completion for ``request``; a streaming request is assembled.
+    @property
+    def chat(self) -> AsyncChat:
+        """``await client.chat.completions.create(...)`` (the openai shape);
+        ``await client.chat(request)`` returns the completion for a
+        ``ChatRequest`` (a streaming request is assembled).
 
         Raises :class:`~sora_core.APIStatusError` subclasses,
         :class:`~sora_core.APIStreamError` or transport errors, each with
         ``.partial``.
         """
-        result: ChatCompletion = await self._call(self._config.chat_exchange(request, "completion"))
-        return result
+        return AsyncChat(self)
+
+    @property
+    def models(self) -> AsyncModels:
+        """``await client.models.list()`` / ``await client.models.retrieve(id)``."""
+        return AsyncModels(self)
+
+    def with_options(self, **options: Any) -> Self:
+        """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,
+        ``default_headers`` or ``default_query`` changed (connections shared)."""
+        clone: Self = with_options(self, **options)
+        return clone
 
     async def generate_video(
         self,

@@ -428,3 +428,74 @@ def video_request(
         extra=fields,
         **known,
     )
+
+
+# -- per-call settings (the openai-shaped facade) ------------------------------------
+
+
+def timeout_fields(timeout: Any) -> dict[str, float | None]:
+    """``connect_timeout`` / ``idle_timeout`` / ``deadline`` for an openai-style
+    ``timeout``: a number (connect and read, as httpx takes one), or an object
+    or mapping with ``connect``, ``read`` and ``total`` (each optional;
+    httpx's ``Timeout`` fits). ``None``: nothing changes."""
+    if timeout is None:
+        return {}
+    if isinstance(timeout, bool):
+        raise LocalProtocolError("timeout must be a number of seconds or a Timeout, not a bool")
+    if isinstance(timeout, (int, float)):
+        return {"connect_timeout": float(timeout), "idle_timeout": float(timeout)}
+
+    def part(name: str) -> Any:
+        if isinstance(timeout, Mapping):
+            return timeout.get(name)
+        return getattr(timeout, name, None)
+
+    if not any(
+        hasattr(timeout, n) or (isinstance(timeout, Mapping) and n in timeout)
+        for n in ("connect", "read", "total")
+    ):
+        raise LocalProtocolError(
+            f"timeout must be a number or have connect/read/total, not {type(timeout).__name__}"
+        )
+    out: dict[str, float | None] = {}
+    for name, field in (("connect", "connect_timeout"), ("read", "idle_timeout")):
+        value = part(name)
+        if value is not None:
+            out[field] = float(value)
+    if part("total") is not None:
+        out["deadline"] = float(part("total"))
+    return out
+
+
+def derive_config(
+    config: ClientConfig,
+    *,
+    timeout: Any = None,
+    headers: Mapping[str, str | None] | None = None,
+    max_retries: int | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+) -> ClientConfig:
+    """``config`` with per-call (or ``with_options``) changes, checked like the original.
+
+    ``headers`` replace headers of the same name (case-insensitive); a
+    ``None`` value removes one, as in the openai package.
+    """
+    changes: dict[str, Any] = dict(timeout_fields(timeout))
+    if headers:
+        drop = {str(k).lower() for k in headers}
+        kept = [(k, v) for k, v in config.headers if k.lower() not in drop]
+        kept += [(str(k), str(v)) for k, v in headers.items() if v is not None]
+        changes["headers"] = tuple(kept)
+    if max_retries is not None:
+        changes["policy"] = attrs.evolve(config.policy, max_retries=max_retries)
+    if base_url is not None:
+        changes["base_url"] = base_url
+    if api_key is not None:
+        changes["api_key"] = api_key
+    if not changes:
+        return config
+    derived = attrs.evolve(config, **changes)
+    probe = ChatRequest(model="probe", messages=[{"role": "user", "content": "x"}])
+    derived.machine(derived.chat_exchange(probe), 0.0, wire=True)
+    return derived

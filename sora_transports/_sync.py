@@ -25,13 +25,15 @@ from sora_core import (
     SoraError,
     VideoResult,
 )
-from sora_core._exchange import Want
 
 from ._client_core import ClientConfig, configure, video_request
 from ._drive import SyncCallIO, drive
+from ._openai import Chat, Models, apply_options, with_options
 
 if TYPE_CHECKING:
     import ssl
+
+    from typing_extensions import Self
 
 __all__ = ["EventStream", "Flow", "SyncClient"]
 
@@ -118,6 +120,9 @@ class SyncClient:
         proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        timeout: Any = None,
+        default_headers: Mapping[str, str | None] | None = None,
+        default_query: Mapping[str, Any] | None = None,
     ) -> None:
         import time
 
@@ -134,6 +139,9 @@ class SyncClient:
             follow_redirects=follow_redirects,
             limits=limits,
             proxy=proxy,
+        )
+        apply_options(
+            self, timeout=timeout, default_headers=default_headers, default_query=default_query
         )
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
@@ -210,16 +218,28 @@ class SyncClient:
         """The events of ``request`` as they arrive: ``with client.stream(r) as s``."""
         return self.run(self._config.chat_exchange(request))
 
-    def chat(self, request: ChatRequest) -> ChatCompletion:
-        """The completion for ``request``; a streaming request is assembled.
+    @property
+    def chat(self) -> Chat:
+        """``client.chat.completions.create(...)`` (the openai shape); calling
+        ``client.chat(request)`` returns the completion for a ``ChatRequest``
+        (a streaming request is assembled).
 
         Raises :class:`~sora_core.APIStatusError` subclasses,
         :class:`~sora_core.APIStreamError` or transport errors, each with
         ``.partial``.
         """
-        want: Want = "completion"
-        result: ChatCompletion = self._call(self._config.chat_exchange(request, want))
-        return result
+        return Chat(self)
+
+    @property
+    def models(self) -> Models:
+        """``client.models.list()`` / ``client.models.retrieve(id)``."""
+        return Models(self)
+
+    def with_options(self, **options: Any) -> Self:
+        """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,
+        ``default_headers`` or ``default_query`` changed (connections shared)."""
+        clone: Self = with_options(self, **options)
+        return clone
 
     def generate_video(
         self,
