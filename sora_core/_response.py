@@ -261,7 +261,7 @@ class ChatResponse:
         self._ndjson = False
         self._sniffed = bytearray()
         self._sniff_fallback = _STREAM
-        self._events_json = _json.StreamDecoder()
+        self._events_json = _json.StreamDecoder(self.limits)
         self._inflater: _Inflater | None = None
         self._body = bytearray()
         self._body_size = 0
@@ -498,6 +498,7 @@ class ChatResponse:
         decoder = self._events_json
         loads = decoder.loads
         acc = self._acc
+        limits = self.limits
         tracker = self._tracker
         for kind, data in raw:
             if not data:
@@ -529,7 +530,7 @@ class ChatResponse:
                 continue
             if self._ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
                 obj = _completion_as_chunk(obj)
-            chunk = structure_chunk(obj)
+            chunk = structure_chunk(obj, limits)
             events.append(_new_chunk_received(chunk))
             if acc is not None:
                 acc.add(chunk)
@@ -602,7 +603,7 @@ class ChatResponse:
         raw = bytes(self._body)
         self._body = bytearray()
         try:
-            obj = _json.loads(raw)
+            obj = _json.loads(raw, self.limits)
         except (ValueError, RecursionError):
             ctype = header(self.headers, "content-type")
             raise RemoteProtocolError(
@@ -621,7 +622,7 @@ class ChatResponse:
                 )
             )
             return
-        completion = structure_completion(obj)
+        completion = structure_completion(obj, self.limits)
         video = None
         if self._tracker is not None:
             choice = completion.choices[0] if completion.choices else None
@@ -645,9 +646,9 @@ class ChatResponse:
         text = raw.decode("utf-8", "replace")
         error = None
         try:
-            obj = _json.loads(raw) if raw.strip() else None
-        except (ValueError, RecursionError):
-            obj = None
+            obj = _json.loads(raw, self.limits) if raw.strip() else None
+        except (ValueError, RecursionError, LimitExceeded):
+            obj = None  # the page's text is kept; its JSON is not read
         if isinstance(obj, dict):
             if "error" in obj:
                 error = structure_error(obj["error"])

@@ -186,11 +186,6 @@ def test_each_limit_can_be_raised() -> None:
     assert len(structure_chunk(many, limits).choices) == 300_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChatResponse passes its limits to the JSON decoder and structuring once "
-    "_response.py is wired (see the models branch's report); remove this mark then",
-)
 def test_a_response_uses_its_own_limits() -> None:
     body = _event(_chunk(x=[[1]]))
     _, error = feed_three_ways(_stream(body, Limits(max_json_depth=3)), body, max_examples=5)
