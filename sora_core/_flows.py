@@ -47,6 +47,7 @@ __all__ = [
     "ResumableSink",
     "create_and_poll",
     "download_flow",
+    "find_task",
     "generate_flow",
     "poll_task",
     "task_to_video",
@@ -120,6 +121,35 @@ def poll_task(
         attempt += 1
         answer = None
         now = yield Sleep(delay, "poll")
+
+
+def find_task(
+    probes: Sequence[ResumeProbe],
+    *,
+    on_dialect: Callable[[TaskDialect], None] | None = None,
+) -> Flow:
+    """Ask once about a task, trying ``probes`` in order until one knows it:
+    the :class:`~sora_core.VideoTask` now (finished or not)."""
+    if not probes:
+        raise LocalProtocolError("find_task() needs at least one probe")
+    policy = PollPolicy()
+    last: SoraError | None = None
+    for index, probe in enumerate(probes):
+        try:
+            answer = yield TaskExchange(probe.request, probe.dialect, with_headers=True)
+        except SoraError as exc:
+            decision = policy.on_failure(0, error=exc, dialect_known=len(probes) == 1)
+            if decision.action != "next_probe" or index + 1 == len(probes):
+                raise
+            last = exc
+            continue
+        task: VideoTask = answer.task
+        if task.identified or index + 1 == len(probes):
+            if on_dialect is not None and task.identified:
+                on_dialect(probe.dialect)
+            return task
+    assert last is not None  # pragma: no cover - the loop returns or raises
+    raise last
 
 
 def create_and_poll(

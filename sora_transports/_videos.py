@@ -34,6 +34,7 @@ from sora_core import (
 from sora_core._flows import (
     create_and_poll,
     download_flow,
+    find_task,
     generate_flow,
     poll_task,
     task_to_video,
@@ -186,6 +187,9 @@ class _Core:
     def _content_url(self, task_id: str) -> str:
         return videos_content_request(task_id, **self._auth()).url
 
+    def _lookup_flow(self, task_id: str, dialect: TaskDialect | str | None) -> Flow:
+        return find_task(self._probes(task_id, dialect), on_dialect=self._remember)
+
     def _poll_flow(
         self,
         video_id: str,
@@ -236,6 +240,7 @@ class _Core:
         dialect: TaskDialect | str | None,
         policy: PollPolicy | None,
         on_task: Callable[[VideoTask], None] | None,
+        stream: bool = True,
     ) -> Flow:
         if endpoint == "videos":
             reference: FilePart | Mapping[str, Any] | None = None
@@ -251,7 +256,7 @@ class _Core:
         if endpoint != "chat":
             raise LocalProtocolError(f"endpoint is 'chat' or 'videos', not {endpoint!r}")
         request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, extra=extra
+            prompt, model=model, image=image, size=size, seconds=seconds, extra=extra, stream=stream
         )
         chat = self._config.chat_exchange(request, "video", video=True)
         return generate_flow(
@@ -263,10 +268,15 @@ class _Core:
             on_task=on_task,
         )
 
+    def as_video(self, task: VideoTask) -> VideoResult:
+        """``task`` as a :class:`~sora_core.VideoResult` (status ``succeeded``
+        with its link once completed; an OpenAI task's link is its ``/content``)."""
+        url = self._content_url(task.id) if task.id and task.dialect == "openai" else None
+        return task_to_video(task, content_url=url)
+
     def _finish_task(self, flow: Flow) -> Flow:
         task: VideoTask = yield from flow
-        url = self._content_url(task.id) if task.id and task.dialect == "openai" else None
-        video = task_to_video(task, content_url=url)
+        video = self.as_video(task)
         if video.status != "succeeded":
             raise VideoGenerationFailed(video.error or "the task produced no video", video=video)
         return video
@@ -333,6 +343,12 @@ class Videos(_Core):
     def retrieve(self, video_id: str, *, dialect: TaskDialect | str | None = None) -> VideoTask:
         """The task ``video_id`` now."""
         task: VideoTask = self._client._call(self._retrieve(video_id, self._pick(dialect)))
+        return task
+
+    def lookup(self, task_id: str, *, dialect: TaskDialect | str | None = None) -> VideoTask:
+        """The task ``task_id`` now, in whichever dialect the relay knows it
+        (probing, then remembering, when no dialect is set)."""
+        task: VideoTask = self._client.run_flow(self._lookup_flow(task_id, dialect))
         return task
 
     def list(
@@ -408,6 +424,7 @@ class Videos(_Core):
         poll_policy: PollPolicy | None = None,
         on_event: Callable[[Event], None] | None = None,
         on_task: Callable[[VideoTask], None] | None = None,
+        stream: bool = True,
     ) -> VideoResult:
         """A generation to its :class:`~sora_core.VideoResult`, through the chat
         stream (``endpoint="chat"``) or the task API (``"videos"``). A chat
@@ -424,6 +441,7 @@ class Videos(_Core):
             dialect=dialect,
             policy=poll_policy,
             on_task=on_task,
+            stream=stream,
         )
         video: VideoResult = self._client.run_flow(flow, on_event)
         return video
@@ -461,13 +479,14 @@ class Videos(_Core):
         from_peer: bool = False,
         max_size: int | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        on_start: Callable[[int | None], None] | None = None,
     ) -> DownloadedFile:
         """Save a task's file (``source``: a task id, via ``/content``) or a URL
         to ``path`` (a file or a directory); resumes ``PATH.part``; never
         overwrites ``path`` unless ``force``."""
         target = self._target(source, path, variant)
         with PartFile(target, force=force) as sink:
-            writer = _counting(sink, on_bytes)
+            writer = _counting(sink, on_bytes, on_start)
             download = self._client.run_flow(
                 self._download_flow(source, writer, variant, retries, from_peer, max_size)
             )
@@ -504,6 +523,10 @@ class AsyncVideos(_Core):
         self, video_id: str, *, dialect: TaskDialect | str | None = None
     ) -> VideoTask:
         task: VideoTask = await self._client._call(self._retrieve(video_id, self._pick(dialect)))
+        return task
+
+    async def lookup(self, task_id: str, *, dialect: TaskDialect | str | None = None) -> VideoTask:
+        task: VideoTask = await self._client.run_flow(self._lookup_flow(task_id, dialect))
         return task
 
     async def list(
@@ -573,6 +596,7 @@ class AsyncVideos(_Core):
         poll_policy: PollPolicy | None = None,
         on_event: Callable[[Event], None] | None = None,
         on_task: Callable[[VideoTask], None] | None = None,
+        stream: bool = True,
     ) -> VideoResult:
         flow = self._generate_flow(
             prompt,
@@ -585,6 +609,7 @@ class AsyncVideos(_Core):
             dialect=dialect,
             policy=poll_policy,
             on_task=on_task,
+            stream=stream,
         )
         video: VideoResult = await self._client.run_flow(flow, on_event)
         return video
@@ -619,10 +644,11 @@ class AsyncVideos(_Core):
         from_peer: bool = False,
         max_size: int | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        on_start: Callable[[int | None], None] | None = None,
     ) -> DownloadedFile:
         target = self._target(source, path, variant)
         with PartFile(target, force=force) as sink:
-            writer = _counting(sink, on_bytes)
+            writer = _counting(sink, on_bytes, on_start)
             download = await self._client.run_flow(
                 self._download_flow(source, writer, variant, retries, from_peer, max_size)
             )
@@ -633,8 +659,13 @@ class AsyncVideos(_Core):
 class _Counting:
     """A sink that reports the bytes written (for a progress bar)."""
 
-    def __init__(self, sink: PartFile, on_bytes: Callable[[int], None]) -> None:
-        self._sink, self._on_bytes = sink, on_bytes
+    def __init__(
+        self,
+        sink: PartFile,
+        on_bytes: Callable[[int], None] | None,
+        on_start: Callable[[int | None], None] | None,
+    ) -> None:
+        self._sink, self._on_bytes, self._on_start = sink, on_bytes, on_start
 
     @property
     def have(self) -> int:
@@ -642,17 +673,26 @@ class _Counting:
 
     def begin(self, start: Any) -> None:
         self._sink.begin(start)
+        if self._on_start is not None:
+            self._on_start(start.total)
 
     def write(self, data: bytes) -> None:
         self._sink.write(data)
-        self._on_bytes(len(data))
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
 
     def reset(self) -> None:
         self._sink.reset()
 
 
-def _counting(sink: PartFile, on_bytes: Callable[[int], None] | None) -> Any:
-    return sink if on_bytes is None else _Counting(sink, on_bytes)
+def _counting(
+    sink: PartFile,
+    on_bytes: Callable[[int], None] | None,
+    on_start: Callable[[int | None], None] | None,
+) -> Any:
+    if on_bytes is None and on_start is None:
+        return sink
+    return _Counting(sink, on_bytes, on_start)
 
 
 _RESOURCES: weakref.WeakKeyDictionary[Any, _Core] = weakref.WeakKeyDictionary()
