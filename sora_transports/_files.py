@@ -67,6 +67,10 @@ class PartFile:
                     raise LocalProtocolError(
                         f"refusing {self.part}: it is a symlink (remove it to download)"
                     ) from None
+                if exc.errno == errno.EISDIR:
+                    raise LocalProtocolError(
+                        f"refusing {self.part}: it is not a regular file"
+                    ) from None
                 raise
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):

@@ -32,14 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["cmd_download", "download_bar", "download_file", "target_path"]
 
 
-def target_path(dest: str, url: str) -> pathlib.Path:
+def target_path(dest: str, url: str, variant: Any = "video") -> pathlib.Path:
     """Where ``dest`` saves ``url``: the file, or a name from the URL in a directory."""
     path = pathlib.Path(dest).expanduser()
     if path.is_dir() or dest.endswith(("/", os.sep)):
         from sora_core.tasks import safe_filename
 
         name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if "://" in url else url
-        path = path / safe_filename(None, f'attachment; filename="{name}"', default="video")
+        disposition = f'attachment; filename="{name}"'
+        path = path / safe_filename(None, disposition, variant=variant, default="video")
     if not path.parent.is_dir():
         raise UsageError(f"cannot save to {str(path)!r}: no such directory")
     return path
@@ -66,7 +67,7 @@ def download_file(
     from_peer: bool = True,
 ) -> tuple[pathlib.Path, int]:
     """Save ``source`` (a URL, or a task id: its ``/content``) to ``dest``."""
-    path = target_path(dest, source)
+    path = target_path(dest, source, variant)
     bars: list[DownloadBar] = []
 
     def on_start(total: int | None) -> None:
