@@ -56,14 +56,6 @@ from ._events import (
     StreamEnded,
 )
 from ._exchange import ChatExchange, Exchange, ResponseReader
-from ._flows import (
-    ResumableSink,
-    create_and_poll,
-    download_flow,
-    generate_flow,
-    poll_task,
-    task_to_video,
-)
 from ._limits import Limits
 from ._machine import (
     READ_SIZE,
@@ -99,7 +91,6 @@ from ._request import HTTPRequest, build_request, redirect_request
 from ._response import ChatResponse
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import ServerSentEvent, SSEDecoder
-from ._task_exchange import BytesSink, DownloadExchange, DownloadSink, TaskAnswer, TaskExchange
 from ._video import (
     VideoEvent,
     VideoFailed,
@@ -128,7 +119,6 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Budget",
-    "BytesSink",
     "Call",
     "CallMachine",
     "ChatCompletion",
@@ -150,8 +140,6 @@ __all__ = [
     "DeadlineExceeded",
     "Delta",
     "Done",
-    "DownloadExchange",
-    "DownloadSink",
     "Event",
     "Exchange",
     "ExchangeComplete",
@@ -174,7 +162,6 @@ __all__ = [
     "RemoteProtocolError",
     "ResponseReader",
     "ResponseStarted",
-    "ResumableSink",
     "RetryPolicy",
     "SSEDecoder",
     "Send",
@@ -182,8 +169,6 @@ __all__ = [
     "Sleep",
     "SoraError",
     "StreamEnded",
-    "TaskAnswer",
-    "TaskExchange",
     "Timeout",
     "ToolCall",
     "ToolCallDelta",
@@ -202,18 +187,13 @@ __all__ = [
     "__version__",
     "build_request",
     "converter",
-    "create_and_poll",
-    "download_flow",
-    "generate_flow",
     "image_part",
     "is_secret_header",
     "parse_retry_after",
-    "poll_task",
     "redact",
     "redact_headers",
     "redact_text",
     "redirect_request",
     "status_error_class",
-    "task_to_video",
     "text_part",
 ]

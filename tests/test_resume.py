@@ -12,11 +12,10 @@ from sora_core import (
     IdleTimeout,
     NotFoundError,
     Sleep,
-    TaskAnswer,
-    TaskExchange,
     VideoGenerationFailed,
-    poll_task,
 )
+from sora_core._flows import poll_task
+from sora_core._task_exchange import TaskAnswer, TaskExchange
 from sora_core.tasks import NEW_API, OPENAI_VIDEOS, PollPolicy, parse_task, resume_probes
 from sora_transports.emulator import Emulator
 
