@@ -19,12 +19,14 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from sora_core import LocalProtocolError
 from sora_core.tasks import DownloadStart, UnexpectedContent
 
-__all__ = ["PartFile", "part_path"]
+__all__ = ["PartFile", "counting_sink", "part_path"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -151,3 +153,43 @@ class PartFile:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close(e)
+
+
+class _Counting:
+    """A sink that reports the bytes written (for a progress bar)."""
+
+    def __init__(
+        self,
+        sink: PartFile,
+        on_bytes: Callable[[int], None] | None,
+        on_start: Callable[[int | None], None] | None,
+    ) -> None:
+        self._sink, self._on_bytes, self._on_start = sink, on_bytes, on_start
+
+    @property
+    def have(self) -> int:
+        return self._sink.have
+
+    def begin(self, start: Any) -> None:
+        self._sink.begin(start)
+        if self._on_start is not None:
+            self._on_start(start.total)
+
+    def write(self, data: bytes) -> None:
+        self._sink.write(data)
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+
+    def reset(self) -> None:
+        self._sink.reset()
+
+
+def counting_sink(
+    sink: PartFile,
+    on_bytes: Callable[[int], None] | None,
+    on_start: Callable[[int | None], None] | None,
+) -> Any:
+    """``sink``, telling ``on_start`` the announced size and ``on_bytes`` each write."""
+    if on_bytes is None and on_start is None:
+        return sink
+    return _Counting(sink, on_bytes, on_start)

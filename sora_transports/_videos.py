@@ -62,7 +62,7 @@ from sora_core.tasks import (
 )
 
 from ._client_core import ClientConfig, _sniff, video_request
-from ._files import PartFile
+from ._files import PartFile, counting_sink
 
 __all__ = ["AsyncVideos", "DownloadedFile", "VideoContent", "Videos", "videos_of"]
 
@@ -486,7 +486,7 @@ class Videos(_Core):
         overwrites ``path`` unless ``force``."""
         target = self._target(source, path, variant)
         with PartFile(target, force=force) as sink:
-            writer = _counting(sink, on_bytes, on_start)
+            writer = counting_sink(sink, on_bytes, on_start)
             download = self._client.run_flow(
                 self._download_flow(source, writer, variant, retries, from_peer, max_size)
             )
@@ -648,51 +648,12 @@ class AsyncVideos(_Core):
     ) -> DownloadedFile:
         target = self._target(source, path, variant)
         with PartFile(target, force=force) as sink:
-            writer = _counting(sink, on_bytes, on_start)
+            writer = counting_sink(sink, on_bytes, on_start)
             download = await self._client.run_flow(
                 self._download_flow(source, writer, variant, retries, from_peer, max_size)
             )
             sink.commit()
             return DownloadedFile(target, download.position, download.media_type)
-
-
-class _Counting:
-    """A sink that reports the bytes written (for a progress bar)."""
-
-    def __init__(
-        self,
-        sink: PartFile,
-        on_bytes: Callable[[int], None] | None,
-        on_start: Callable[[int | None], None] | None,
-    ) -> None:
-        self._sink, self._on_bytes, self._on_start = sink, on_bytes, on_start
-
-    @property
-    def have(self) -> int:
-        return self._sink.have
-
-    def begin(self, start: Any) -> None:
-        self._sink.begin(start)
-        if self._on_start is not None:
-            self._on_start(start.total)
-
-    def write(self, data: bytes) -> None:
-        self._sink.write(data)
-        if self._on_bytes is not None:
-            self._on_bytes(len(data))
-
-    def reset(self) -> None:
-        self._sink.reset()
-
-
-def _counting(
-    sink: PartFile,
-    on_bytes: Callable[[int], None] | None,
-    on_start: Callable[[int | None], None] | None,
-) -> Any:
-    if on_bytes is None and on_start is None:
-        return sink
-    return _Counting(sink, on_bytes, on_start)
 
 
 _RESOURCES: weakref.WeakKeyDictionary[Any, _Core] = weakref.WeakKeyDictionary()
