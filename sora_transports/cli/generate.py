@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from sora_core import Event, SoraError, VideoProgress, VideoResult
+from sora_core import Event, SoraError, VideoProgress, VideoResult, VideoTaskInfo
 from sora_core.tasks import VideoTask
 
 from .args import text_argument
@@ -62,7 +62,10 @@ def _run_video(
     last: list[float] = []
 
     def on_task(task: VideoTask) -> None:
-        # A followed task's progress, shown like the stream's.
+        # A followed task's id and progress, shown like the stream's.
+        if not last and task.id:
+            last.append(-1.0)
+            on_event(VideoTaskInfo(task.id, ()))
         if task.progress is not None and (not last or task.progress > last[-1]):
             last.append(task.progress)
             on_event(VideoProgress(task.progress))
