@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._videos import AsyncVideos
+
 __all__ = ["AsyncBackend", "AsyncClient", "AsyncEventStream"]
 
 # Idle connections kept per origin.
@@ -313,6 +315,14 @@ class AsyncClient:
     def config(self) -> ClientConfig:
         """The resolved settings (the token is kept out of its repr)."""
         return self._config
+
+    @property
+    def videos(self) -> AsyncVideos:
+        """The video task API (:class:`sora_transports._videos.AsyncVideos`)."""
+        from ._videos import videos_of
+
+        resource: AsyncVideos = videos_of(self)
+        return resource
 
     # -- public verbs -------------------------------------------------------------
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._videos import Videos
+
 __all__ = ["EventStream", "Flow", "SyncClient"]
 
 Flow = Generator[Any, Any, Any]
@@ -154,6 +156,14 @@ class SyncClient:
     def config(self) -> ClientConfig:
         """The resolved settings (the token is kept out of its repr)."""
         return self._config
+
+    @property
+    def videos(self) -> Videos:
+        """The video task API (:class:`sora_transports._videos.Videos`)."""
+        from ._videos import videos_of
+
+        resource: Videos = videos_of(self)
+        return resource
 
     def _io(self) -> SyncCallIO:
         raise NotImplementedError

@@ -1,14 +1,14 @@
 """Batches against the emulator over loopback: trio and asyncio, faults, the command.
 
-:class:`CountingEmulator` counts on the server side what the batch tests
-check: every chat submission and every task it created, per prompt. It also
-lets a task finish on the server when its stream was cut (a real relay goes
-on generating after the client left): polling a task's source page
-(``/tasks/source/{id}``, the relay's "raw data" link) completes it.
-:func:`emulator_poll` is the task-status function the batch's
-:class:`~sora_transports.batch.ChatGenerator` follows tasks with, until the
-clients' task API is there. The benchmark (``benchmarks/batch.py``) and the
-kill test use both.
+:class:`CountingEmulator` is the emulator with the batch tests' views of what
+the server saw, read from its public counters (``emulator.stats``) and task
+store: submissions per prompt and the tasks created per prompt. A broken
+stream's task finishes on the emulator's timeline (a real relay goes on
+generating after the client left), and the batch's
+:class:`~sora_transports.batch.ChatGenerator` follows it with the client's
+task API (``client.videos.poll``). :func:`emulator_poll` remains for the
+benchmark and the kill test: a task-status function over the same API.
+The benchmark (``benchmarks/batch.py``) and the kill test use both.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from __future__ import annotations
 import collections
 import io
 import json
-import json as _json
-import threading
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import pytest
-from sora_transports._emulator_styles import advance_task, prompt_of
 
 from sora_transports.batch import (
     ChatGenerator,
@@ -41,62 +35,39 @@ BACKENDS = ["asyncio", "trio"]
 
 
 class CountingEmulator(Emulator):
-    """The emulator, counting chat requests and created tasks per prompt."""
+    """The emulator, counting chat submissions and created tasks per prompt."""
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.lock = threading.Lock()
-        self.requests: collections.Counter[str] = collections.Counter()
-        self.created: dict[str, list[str]] = collections.defaultdict(list)
-        self.task_prompt: dict[str, str] = {}
+    @property
+    def requests(self) -> collections.Counter[str]:
+        """Accepted chat submissions per prompt (429s are in ``stats.rate_limited``)."""
+        return collections.Counter(self.stats.submissions_by_prompt)
 
-    async def _chat(self, ex: Any, raw: bytes, headers: dict[str, str], base: str) -> None:
-        try:
-            prompt = prompt_of(_json.loads(raw)["messages"])
-        except Exception:
-            prompt = "<unreadable>"
-        with self.lock:
-            self.requests[prompt] += 1
-        await super()._chat(ex, raw, headers, base)
-
-    def _remember(self, task: dict[str, Any]) -> None:
-        # Every task is kept (the emulator forgets beyond 1,000).
-        self._tasks[task["id"]] = task
-        with self.lock:
-            self.created[task["prompt"]].append(task["id"])
-            self.task_prompt[task["id"]] = task["prompt"]
-
-    async def _task_page(self, ex: Any, path: str, base: str) -> None:
-        task = self._tasks.get(path.rpartition("/")[2])
-        if task is not None and task["status"] not in ("succeeded", "failed"):
-            advance_task(task, "succeeded", 100)  # the generation ends on the server
-        await super()._task_page(ex, path, base)
+    @property
+    def created(self) -> dict[str, list[str]]:
+        """The ids of the tasks created, per prompt (the server's store)."""
+        out: dict[str, list[str]] = collections.defaultdict(list)
+        for task in self.tasks.all():
+            out[task.prompt].append(task.id)
+        return out
 
     def snapshot(self) -> dict[str, int]:
         """Tasks created so far, per prompt."""
-        with self.lock:
-            return {p: len(ids) for p, ids in self.created.items()}
+        return {p: len(ids) for p, ids in self.created.items()}
 
 
 def emulator_poll(base_url: str) -> Any:
-    """A task-status function over the emulator's ``/tasks/source/{id}`` page."""
-    parts = urlsplit(base_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-
-    def get(task_id: str) -> TaskStatus:
-        try:
-            with urllib.request.urlopen(f"{origin}/tasks/source/{task_id}", timeout=10) as r:
-                task = json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            raise LookupError(f"task {task_id}: HTTP {exc.code}") from None
-        if task["status"] == "succeeded":
-            return TaskStatus("succeeded", task["video_url"], progress=100)
-        if task["status"] == "failed":
-            return TaskStatus("failed", error=task["error"])
-        return TaskStatus("running", progress=task["progress"])
+    """A task-status function over the emulator's ``GET /v1/videos/{id}``."""
+    from sora_transports.asyncio import Client as AsyncioClient
 
     async def poll(task_id: str) -> TaskStatus:
-        return await anyio.to_thread.run_sync(get, task_id)
+        async with AsyncioClient(base_url, "k", max_retries=0) as client:
+            task = await client.videos.retrieve(task_id)
+            video = client.videos.as_video(task)
+        if video.status == "succeeded":
+            return TaskStatus("succeeded", video.video_url, progress=100)
+        if video.status == "failed":
+            return TaskStatus("failed", error=video.error)
+        return TaskStatus("running", progress=task.progress)
 
     return poll
 
@@ -107,7 +78,7 @@ async def run_against(emu: Emulator, items: Any, journal: str, backend: str, **o
     else:
         from sora_transports.asyncio import Client as C  # type: ignore[assignment]
     async with C(emu.base_url, "k", max_retries=0) as client:
-        generator = ChatGenerator(client, poll=emulator_poll(emu.base_url), poll_interval=0.01)
+        generator = ChatGenerator(client, poll_interval=0.01)
         return await run_batch(items, journal, generator, **options)
 
 
@@ -138,7 +109,9 @@ def test_disconnects_after_the_task_id_are_followed_not_resubmitted(
         with Journal(journal) as j:
             for row in j.rows():
                 assert emu.created[row.prompt] == [row.task_id]
-                assert row.video_url and row.video_url.endswith(".mp4")
+                assert row.video_url and (
+                    row.video_url.endswith(".mp4") or row.video_url.endswith("/content")
+                )
                 assert row.attempts == 1
 
 
@@ -152,7 +125,7 @@ def test_429s_pause_and_retry(tmp_path: Any, backend: str) -> None:
         )
         assert summary.ok
         assert summary.rate_limited == 3
-        assert sum(emu.requests.values()) == 6 + 3
+        assert emu.stats.chat_submissions == 6 and emu.stats.rate_limited == 3
         assert emu.snapshot() == dict.fromkeys(PROMPTS[:6], 1)
 
 
@@ -174,7 +147,7 @@ def _cli(args: list[str]) -> tuple[int, list[str], str]:
     out, err = io.StringIO(), io.StringIO()
 
     def make(a: Any, client: Any) -> ChatGenerator:
-        return ChatGenerator(client, poll=emulator_poll(a.base_url), poll_interval=0.01)
+        return ChatGenerator(client, poll_interval=0.01)
 
     code = cli_main(args, make_generator=make, stdout=out, stderr=err)
     return code, out.getvalue().splitlines(), err.getvalue()

@@ -33,6 +33,7 @@ from sora_core import (
     VideoResult,
     VideoTaskInfo,
 )
+from sora_core.tasks import PollPolicy, VideoTask
 
 from .._async_client import AsyncClient
 from .._client_core import video_request
@@ -220,12 +221,26 @@ class ChatGenerator:
 
     async def follow(self, task_id: str, item: BatchItem, watch: Watch) -> Result:
         """Poll ``task_id`` to its end with ``poll``; see :class:`Generator`."""
-        if self.poll is None:
+        if self.poll is not None:
+            return await follow_by_polling(self.poll, task_id, watch, interval=self.poll_interval)
+        videos = getattr(self.client, "videos", None)
+        if videos is None:
             raise FollowUnavailable(
                 f"cannot follow task {task_id} with this client (no task API given); "
                 "it stays submitted in the journal and is never submitted again"
             )
-        return await follow_by_polling(self.poll, task_id, watch, interval=self.poll_interval)
+        # The client's task API: the resume probes (remembered per client),
+        # the poll policy's waits, never a second submission.
+        interval = self.poll_interval
+        policy = PollPolicy(initial_delay=interval, max_delay=max(interval, 10.0))
+
+        def on_task(task: VideoTask) -> None:
+            if task.progress is not None:
+                watch.progress(task.progress)
+
+        video: VideoResult = await videos.resume_video(task_id, poll_policy=policy, on_task=on_task)
+        assert video.video_url is not None  # resume_video raises otherwise
+        return Result(video.video_url, video.task_id or task_id)
 
     async def download(self, result: Result, item: BatchItem, directory: str) -> str:
         """Save the video with the ``download`` function given, if any."""

@@ -29,7 +29,9 @@ from collections.abc import Callable
 
 from sora_core import SoraError
 
-from . import chat, demo, generate, replay, serve
+from . import chat, demo, download, generate, replay, serve, status
+from . import list as list_cmd
+from . import remix as remix_cmd
 from .args import build_parser
 from .context import ClientOptions, Context, UsageError, debug_logging, logger, scrubber_for
 from .display import isatty
@@ -42,6 +44,10 @@ __all__ = ["TRANSPORTS", "ClientOptions", "Transport", "build_parser", "console"
 COMMANDS: dict[str, Callable[[Context], int]] = {
     "chat": chat.cmd_chat,
     "demo": demo.cmd_demo,
+    "download": download.cmd_download,
+    "list": list_cmd.cmd_list,
+    "remix": remix_cmd.cmd_remix,
+    "status": status.cmd_status,
     "generate": generate.cmd_generate,
     "replay": replay.cmd_replay,
     "serve": serve.cmd_serve,
@@ -58,7 +64,8 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sora`` command; returns the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    # (``list`` here is the ``sora list`` module: importing .list binds the name)
+    args_list = [*(sys.argv[1:] if argv is None else argv)]
     scrub = scrubber_for(args_list)
     parser = build_parser()
     try:

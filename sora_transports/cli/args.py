@@ -255,7 +255,75 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="save the video to PATH (a directory: named from the URL)",
     )
+    p.add_argument(
+        "--endpoint",
+        choices=("chat", "videos"),
+        default="chat",
+        help="the chat stream, or the task API (POST /videos, then polls) (default %(default)s)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing --download file")
+    _dialect_option(p)
     p.set_defaults(command="generate")
+
+    p = sub.add_parser(
+        "status",
+        parents=[verbose, client],
+        formatter_class=fmt,
+        help="a video task's status (with --wait: follow it to the end)",
+        description="Ask the relay about a task id (from `sora generate`, a broken stream, "
+        "another tool): its status, progress and video link. Without --dialect the task APIs "
+        "are probed in turn (/videos, /video/generations, /video/query). Exit 0 unless the "
+        "task failed or could not be read.",
+        epilog=_ENV_HELP,
+    )
+    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("--wait", action="store_true", help="poll until the task ends")
+    p.add_argument("--download", metavar="PATH", help="with --wait: save the video to PATH")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --download file")
+    _dialect_option(p)
+    p.set_defaults(command="status")
+
+    p = sub.add_parser(
+        "download",
+        parents=[verbose, client],
+        formatter_class=fmt,
+        help="save a task's video (or any video URL), resuming a partial file",
+        description="Save TASK_ID's file (GET /videos/TASK_ID/content) or a URL. The body is "
+        "checked against its length; a PATH.part file is resumed with Range; an existing "
+        "PATH is never overwritten without --force.",
+        epilog=_ENV_HELP,
+    )
+    p.add_argument("source", metavar="TASK_ID_OR_URL")
+    p.add_argument("-o", "--output", metavar="PATH", help="file or directory (default: .)")
+    p.add_argument("--variant", choices=("video", "thumbnail", "spritesheet"), default="video")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(command="download")
+
+    p = sub.add_parser(
+        "remix",
+        parents=[verbose, client],
+        formatter_class=fmt,
+        help="remix a finished video with a new prompt (a new paid task)",
+        description="POST /videos/TASK_ID/remix: prints the new task (with --wait: its end).",
+        epilog=_ENV_HELP,
+    )
+    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("prompt", metavar="PROMPT", help="what changes; - reads standard input")
+    p.add_argument("--wait", action="store_true", help="poll the new task until it ends")
+    p.set_defaults(command="remix")
+
+    p = sub.add_parser(
+        "list",
+        parents=[verbose, client],
+        formatter_class=fmt,
+        help="list video tasks (GET /videos)",
+        description="One line per task: id, status, progress, model, created time.",
+        epilog=_ENV_HELP,
+    )
+    p.add_argument("--limit", type=_positive_int_arg, metavar="N", help="tasks per page")
+    p.add_argument("--after", metavar="TASK_ID", help="start after this task")
+    p.add_argument("--order", choices=("asc", "desc"), help="by creation time")
+    p.set_defaults(command="list")
 
     p = sub.add_parser(
         "chat",
@@ -301,6 +369,23 @@ def build_parser() -> argparse.ArgumentParser:
     _emulator_options(p)
     p.set_defaults(command="serve")
     return parser
+
+
+def _dialect_option(p: argparse.ArgumentParser) -> None:
+    from sora_core.tasks import DIALECTS
+
+    p.add_argument(
+        "--dialect",
+        choices=sorted(d for d in DIALECTS if d != "generic"),
+        help="the relay's task API (default: /videos to submit; probe all three to follow)",
+    )
+
+
+def _positive_int_arg(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _transport_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

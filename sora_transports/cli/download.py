@@ -1,169 +1,146 @@
-"""Downloading the finished video for ``sora generate --download`` and ``sora demo``.
+"""Saving a video: ``sora download`` and ``sora generate --download``.
 
-Plain :mod:`http.client`, whatever the transport: bounded by the connect and
-idle timeouts and the deadline, and the token goes only to the base URL's origin.
-A :class:`~sora_transports.cli.display.DownloadBar` shows the bytes and the rate.
+Through the chosen transport's client (``client.videos.download``): the
+core's download rules (length checked, ``Range`` resume of ``NAME.part``,
+HTML/JSON refused, the size cap, the token only to the base URL's origin)
+and the file rules of :mod:`sora_transports._files` (exclusive ``.part``, no
+symlink followed, no overwrite without ``--force``). A
+:class:`~sora_transports.cli.display.DownloadBar` shows the bytes and the rate.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.client
 import os
 import pathlib
-import socket
-import ssl
-import time
 from collections.abc import Callable
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from sora_core import (
-    ConnectTimeout,
-    DeadlineExceeded,
-    IdleTimeout,
-    LocalProtocolError,
-    TransportError,
-    __version__,
-)
+from sora_core import LocalProtocolError, SoraError
 
-from .context import READ_SIZE, ClientOptions, UsageError, logger
-from .display import DownloadBar
+from .context import ClientOptions, Context, UsageError, client_options
+from .display import DownloadBar, human_size, isatty
+from .interrupt import exit_code, is_interrupt
+from .result import error_sentence
+from .transports import run_client
 
-__all__ = ["download_file", "target_path"]
+if TYPE_CHECKING:
+    from .._async_client import AsyncClient
+    from .._videos import DownloadedFile
+    from ..requests import Client as RequestsClient
 
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
+__all__ = ["cmd_download", "download_bar", "download_file", "target_path"]
 
 
-def target_path(dest: str, url: str) -> pathlib.Path:
+def target_path(dest: str, url: str, variant: Any = "video") -> pathlib.Path:
+    """Where ``dest`` saves ``url``: the file, or a name from the URL in a directory."""
     path = pathlib.Path(dest).expanduser()
     if path.is_dir() or dest.endswith(("/", os.sep)):
-        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        name = "".join(c for c in name if c.isalnum() or c in "._-")[:120].lstrip(".")
-        path = path / (name or "video.mp4")
+        from sora_core.tasks import safe_filename
+
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if "://" in url else url
+        disposition = f'attachment; filename="{name}"'
+        path = path / safe_filename(None, disposition, variant=variant, default="video")
     if not path.parent.is_dir():
         raise UsageError(f"cannot save to {str(path)!r}: no such directory")
     return path
 
 
+def download_bar(ctx: Context) -> Callable[[int | None], DownloadBar]:
+    """The bar's maker: on stderr with ``--json``, else stdout; off when not a terminal."""
+    out = ctx.stderr if ctx.args.json else ctx.stdout
+
+    def make(total: int | None) -> DownloadBar:
+        return DownloadBar(out, "bar" if isatty(out) else "off", total=total)
+
+    return make
+
+
 def download_file(
-    url: str,
+    source: str,
     dest: str,
     opts: ClientOptions,
     make_bar: Callable[[int | None], DownloadBar] | None = None,
+    *,
+    force: bool = False,
+    variant: str = "video",
+    from_peer: bool = True,
 ) -> tuple[pathlib.Path, int]:
-    """GET ``url`` into ``dest``, bounded by the connect / idle timeouts and the
-    deadline; the token is sent only to the base URL's own origin. ``make_bar``
-    makes the progress bar, given the announced length (``None`` if unknown)."""
-    start = time.monotonic()
-    deadline = opts.deadline
-    for _ in range(6):
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise LocalProtocolError(f"cannot download {url!r}: not an http(s) URL")
-        try:
-            port = parts.port
-        except ValueError:
-            raise LocalProtocolError(f"cannot download {url!r}: bad port") from None
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(
-                parts.hostname,
-                port,
-                timeout=opts.connect_timeout,
-                context=ssl.create_default_context(),
-            )
-        else:
-            conn = http.client.HTTPConnection(parts.hostname, port, timeout=opts.connect_timeout)
-        headers = {"User-Agent": f"sora-sansio/{__version__}", "Accept-Encoding": "identity"}
-        if opts.api_key and _origin(url) == _origin(opts.base_url):
-            headers["Authorization"] = f"Bearer {opts.api_key}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        logger.debug("GET %s", url)
-        try:
-            try:
-                conn.connect()
-            except TimeoutError:
-                raise ConnectTimeout(
-                    f"could not connect to {parts.hostname} within {opts.connect_timeout:g} s"
-                ) from None
-            sock = conn.sock
-            assert isinstance(sock, socket.socket)
-            arm = functools.partial(_arm, sock, opts.idle_timeout, deadline, start)
-            arm()
-            conn.request("GET", target, headers=headers)
-            response = conn.getresponse()
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("location"):
-                url = urljoin(url, response.getheader("location", ""))
-                continue
-            if response.status != 200:
-                raise TransportError(f"HTTP {response.status} {response.reason} for {url}")
-            try:
-                path = target_path(dest, url)
-            except UsageError as exc:
-                raise LocalProtocolError(str(exc)) from None
-            length = response.getheader("content-length", "")
-            bar = None
-            if make_bar is not None:
-                bar = make_bar(int(length) if length.isdigit() else None)
-            ok = False
-            try:
-                size = _save(response, path, arm, bar)
-                ok = True
-            finally:
-                if bar is not None:
-                    bar.finish(ok)
-            return path, size
-        except TimeoutError:
-            raise IdleTimeout(
-                f"no data received for {opts.idle_timeout:g} s while downloading"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
-        finally:
-            conn.close()
-    raise TransportError(f"too many redirects while downloading {url}")
+    """Save ``source`` (a URL, or a task id: its ``/content``) to ``dest``."""
+    path = target_path(dest, source, variant)
+    bars: list[DownloadBar] = []
 
+    def on_start(total: int | None) -> None:
+        if make_bar is not None and not bars:
+            bars.append(make_bar(total))
 
-def _arm(sock: socket.socket, idle: float, deadline: float | None, start: float) -> None:
-    """Bound the next socket operation by the idle timeout and what is left of the deadline."""
-    left = None if deadline is None else deadline - (time.monotonic() - start)
-    if left is not None and left <= 0:
-        raise DeadlineExceeded(f"the download took longer than {deadline:g} s")
-    sock.settimeout(idle if left is None else min(left, idle))
+    def on_bytes(size: int) -> None:
+        if bars:
+            bars[0].update(size)
 
+    kwargs: dict[str, Any] = {
+        "variant": variant,
+        "force": force,
+        "from_peer": from_peer,
+        "on_bytes": on_bytes,
+        "on_start": on_start,
+    }
 
-def _save(
-    response: http.client.HTTPResponse,
-    path: pathlib.Path,
-    arm: Callable[[], None],
-    bar: DownloadBar | None,
-) -> int:
-    partial = path.with_name(path.name + ".part")
-    size = 0
+    def sync(client: RequestsClient) -> DownloadedFile:
+        return client.videos.download(source, path, **kwargs)
+
+    async def run_async(client: AsyncClient) -> DownloadedFile:
+        return await client.videos.download(source, path, **kwargs)
+
+    ok = False
     try:
-        with open(partial, "wb") as f:
-            while True:
-                arm()
-                data = response.read1(READ_SIZE)
-                if not data:
-                    break
-                f.write(data)
-                size += len(data)
-                if bar is not None:
-                    bar.update(len(data))
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
-    return size
+        try:
+            saved = run_client(opts, sync, run_async)
+        except FileExistsError as exc:
+            raise LocalProtocolError(
+                f"{path} exists; pass --force to overwrite it ({exc.strerror})"
+            ) from None
+        except OSError as exc:
+            raise LocalProtocolError(f"cannot save to {path}: {exc.strerror or exc}") from None
+        ok = True
+    finally:
+        if bars:
+            bars[0].finish(ok)
+    return pathlib.Path(saved.path), saved.size
+
+
+def cmd_download(ctx: Context) -> int:
+    """``sora download TASK_ID_OR_URL [-o PATH] [--variant] [--force]``."""
+    a = ctx.args
+    opts = client_options(ctx)
+    source = a.source
+    dest = a.output or "."
+    is_url = "://" in source
+    result: dict[str, Any] = {"source": source}
+    try:
+        path, size = download_file(
+            source,
+            dest,
+            opts,
+            download_bar(ctx),
+            force=a.force,
+            variant=a.variant,
+            from_peer=False,
+        )
+    except SoraError as exc:
+        message = f"download failed: {error_sentence(exc, opts.base_url)}"
+        result["download"] = {"error": message}
+        if ctx.args.json:
+            ctx.json(result)
+        ctx.error(message + ("" if is_url else f" (task {source})"))
+        return 1
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        return exit_code()
+    result["download"] = {"path": str(path), "bytes": size}
+    if ctx.args.json:
+        ctx.json(result)
+    else:
+        ctx.out(f"saved {human_size(size)} to {path}")
+    return 0

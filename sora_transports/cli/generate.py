@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from sora_core import Event, SoraError, VideoResult
+from sora_core import Event, SoraError, VideoProgress, VideoResult, VideoTaskInfo
+from sora_core.tasks import VideoTask
 
 from .args import text_argument
 from .context import ClientOptions, Context, client_options, logger, request_fields
-from .display import DownloadBar, Progress, human_size, isatty, pct
-from .download import download_file, target_path
+from .display import Progress, human_size, isatty, pct
+from .download import download_bar, download_file, target_path
 from .interrupt import exit_code, is_interrupt
 from .result import error_sentence, video_outcome
 from .transports import run_client
@@ -39,6 +40,8 @@ class VideoJob:
     extra: dict[str, Any] = attrs.field(factory=dict)
     known: dict[str, Any] = attrs.field(factory=dict)
     stream: bool = True
+    endpoint: str = "chat"
+    dialect: str | None = None
 
 
 def _progress(ctx: Context) -> Progress:
@@ -48,19 +51,25 @@ def _progress(ctx: Context) -> Progress:
     return Progress(ctx.stdout, mode, scrub=ctx.scrub)
 
 
-def _download_bar(ctx: Context) -> Callable[[int | None], DownloadBar]:
-    out = ctx.stderr if ctx.args.json else ctx.stdout
-
-    def make(total: int | None) -> DownloadBar:
-        return DownloadBar(out, "bar" if isatty(out) else "off", total=total)
-
-    return make
-
-
 def _run_video(
     opts: ClientOptions, job: VideoJob, on_event: Callable[[Event], None]
 ) -> VideoResult:
-    """One generation on the chosen transport; raises with ``.video`` on failure."""
+    """One generation on the chosen transport; raises with ``.video`` on failure.
+
+    Through ``client.videos.generate_video``: a chat stream that breaks after
+    the task id is followed by polling the task (never a second submission);
+    ``endpoint="videos"`` uses the task API."""
+    last: list[float] = []
+
+    def on_task(task: VideoTask) -> None:
+        # A followed task's id and progress, shown like the stream's.
+        if not last and task.id:
+            last.append(-1.0)
+            on_event(VideoTaskInfo(task.id, ()))
+        if task.progress is not None and (not last or task.progress > last[-1]):
+            last.append(task.progress)
+            on_event(VideoProgress(task.progress))
+
     kwargs: dict[str, Any] = {
         "model": job.model,
         "image": job.image,
@@ -68,14 +77,23 @@ def _run_video(
         "seconds": job.seconds,
         "stream": job.stream,
         "on_event": on_event,
+        "on_task": on_task,
         "extra": {**job.extra, **job.known},
+        "endpoint": job.endpoint,
+        "dialect": job.dialect,
     }
 
+    plain = {k: v for k, v in kwargs.items() if k not in ("on_task", "endpoint", "dialect")}
+
     def sync(client: RequestsClient) -> VideoResult:
-        return client.generate_video(job.prompt, **kwargs)
+        if not hasattr(client, "videos"):  # a registered client without the task API
+            return client.generate_video(job.prompt, **plain)
+        return client.videos.generate_video(job.prompt, **kwargs)
 
     async def run_async(client: AsyncClient) -> VideoResult:
-        return await client.generate_video(job.prompt, **kwargs)
+        if not hasattr(client, "videos"):
+            return await client.generate_video(job.prompt, **plain)
+        return await client.videos.generate_video(job.prompt, **kwargs)
 
     return run_client(opts, sync, run_async)
 
@@ -87,6 +105,7 @@ def run_generation(
     download: str | None,
     *,
     extra_json: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> int:
     """Generate, show progress and the result, download; the exit code."""
     progress = _progress(ctx).start()
@@ -129,7 +148,7 @@ def run_generation(
         assert video.video_url is not None
         try:
             url = video.download_url or video.video_url
-            path, size = download_file(url, download, opts, _download_bar(ctx))
+            path, size = download_file(url, download, opts, download_bar(ctx), force=force)
             result["download"] = {"path": str(path), "bytes": size}
             if not ctx.args.json:
                 ctx.out(f"saved {human_size(size)} to {path}")
@@ -148,7 +167,13 @@ def run_generation(
     if ctx.args.json:
         ctx.json(result)
     if message is not None:
-        hint = f" (task {video.task_id})" if video.task_id and video.task_id not in message else ""
+        hint = ""
+        if video.task_id and not result.get("download"):
+            hint = (
+                f" (task {video.task_id}; pick it up again with: {resume_command(video.task_id)})"
+            )
+        elif video.task_id and video.task_id not in message:
+            hint = f" (task {video.task_id})"
         ctx.error(message + hint)
     return 0 if ok else 1
 
@@ -224,5 +249,7 @@ def cmd_generate(ctx: Context) -> int:
         extra=extra,
         known=known,
         stream=not a.no_stream,
+        endpoint=a.endpoint,
+        dialect=a.dialect,
     )
-    return run_generation(ctx, opts, job, a.download)
+    return run_generation(ctx, opts, job, a.download, force=a.force)
