@@ -26,7 +26,7 @@ from sora_core import (
     VideoResult,
 )
 
-from ._client_core import ClientConfig, configure, video_request
+from ._client_core import ClientConfig, configure
 from ._drive import SyncCallIO, drive
 from ._openai import Chat, Models, apply_options, with_options
 
@@ -262,19 +262,28 @@ class SyncClient:
         stream: bool = True,
         on_event: Callable[[Event], None] | None = None,
         extra: Mapping[str, Any] | None = None,
+        endpoint: str = "chat",
     ) -> VideoResult:
         """Run a sora generation to its :class:`~sora_core.VideoResult`.
 
         ``on_event`` sees every event (progress among them). The video layer
         runs whatever the model is called. ``stream=False`` waits for one
-        whole answer instead of streaming progress. Raises
-        :class:`~sora_core.VideoGenerationFailed` (``.video`` set) when the
-        relay reports a failure; a transport error keeps ``.video`` too, so
-        the task id and links survive a dropped connection.
+        whole answer instead of streaming progress; ``endpoint="videos"``
+        uses the relay's task API instead of the chat stream. A stream that
+        breaks after the task id is followed by polling the task, never
+        submitted again. Raises :class:`~sora_core.VideoGenerationFailed`
+        (``.video`` set) when the relay reports a failure; any error keeps
+        ``.video``, so the task id and links survive. The same as
+        ``client.videos.generate_video`` (which takes a few more options).
         """
-        request = video_request(
-            prompt, model=model, image=image, size=size, seconds=seconds, stream=stream, extra=extra
+        return self.videos.generate_video(
+            prompt,
+            model=model,
+            image=image,
+            size=size,
+            seconds=seconds,
+            stream=stream,
+            on_event=on_event,
+            extra=extra,
+            endpoint=endpoint,
         )
-        exchange = self._config.chat_exchange(request, "video", video=True)
-        result: VideoResult = self._call(exchange, on_event)
-        return result
