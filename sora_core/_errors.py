@@ -51,6 +51,7 @@ __all__ = [
     "TransportError",
     "UnexpectedContent",
     "UnprocessableEntityError",
+    "VideoGenerationError",
     "VideoGenerationFailed",
     "status_error_class",
 ]
@@ -251,8 +252,12 @@ class APIStreamError(APIError):
         return f"{prefix}: {self.message}"
 
 
-class VideoGenerationFailed(SoraError):
-    """The relay reported that the video generation failed (``reason`` is its words)."""
+class VideoGenerationError(SoraError):
+    """Raised when the relay reports that the video generation failed
+    (``reason`` is its words). Not to be confused with the *event*
+    :class:`~sora_core.VideoFailed`, which the stream hands out when it sees
+    the failure; this exception is what a client raises for it at the end.
+    ``VideoGenerationFailed`` is the same class, under its earlier name."""
 
     def __init__(
         self,
@@ -263,6 +268,10 @@ class VideoGenerationFailed(SoraError):
     ) -> None:
         super().__init__(f"video generation failed: {reason}", partial=partial, video=video)
         self.reason = reason
+
+
+VideoGenerationFailed = VideoGenerationError
+"""The earlier name of :class:`VideoGenerationError`."""
 
 
 class TransportError(SoraError):

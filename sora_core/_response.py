@@ -49,7 +49,7 @@ from ._sse import SSEDecoder
 from ._video import VideoResult
 from ._video_tracker import VideoTracker
 
-__all__ = ["ChatResponse"]
+__all__ = ["ChatResponse", "ChatResponseReader"]
 
 # How much of an unexpected body is quoted in an error message.
 _QUOTE = 300
@@ -225,8 +225,12 @@ class _Inflater:
         return RemoteProtocolError(f"the {self.encoding} body is corrupt: {exc}")
 
 
-class ChatResponse:
-    """One response to a chat completions request, at the message level.
+class ChatResponseReader:
+    """The message-level reader of one response to a chat completions request.
+
+    Not a data model (the answer is a :class:`~sora_core.ChatCompletion`):
+    it is fed the status, headers and body bytes and hands out events.
+    ``ChatResponse`` is the same class, under its earlier name.
 
     ``stream`` says whether the request asked for ``stream: true``.
     ``video`` runs the sora video layer on the deltas (``None``: when the
@@ -656,3 +660,7 @@ class ChatResponse:
                 error = structure_error(obj)
         assert self.status_code is not None
         events.append(APIErrorReceived(self.status_code, error, text, self.headers))
+
+
+ChatResponse = ChatResponseReader
+"""The earlier name of :class:`ChatResponseReader`."""

@@ -30,6 +30,7 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "Delta",
+    "ErrorObject",
     "FunctionCall",
     "FunctionCallDelta",
     "Message",
@@ -457,14 +458,22 @@ class ChatCompletion(Model):
 
 @_register
 @attrs.frozen
-class APIErrorBody(Model):
-    """The ``{"error": {...}}`` object of an API error."""
+class ErrorObject(Model):
+    """The ``{"error": {...}}`` object of an API error (openai's name for it).
+
+    Not an exception: :class:`~sora_core.APIError` carries one in ``.body``,
+    and the event :class:`~sora_core.APIErrorReceived` in ``.error``.
+    ``APIErrorBody`` is the same class, under its earlier name."""
 
     message: str = ""
     type: str | None = None
     param: JSON = None
     code: JSON = None
     extra: Mapping[str, JSON] = _extra()
+
+
+APIErrorBody = ErrorObject
+"""The earlier name of :class:`ErrorObject`."""
 
 
 # --------------------------------------------------------------------------
