@@ -65,6 +65,7 @@ from sora_transports import (
     SyncByteStream,
 )
 from sora_transports import asyncio as asyncio_transport
+from sora_transports import httpx as httpx_transport
 from sora_transports import requests as rq_transport
 from sora_transports import trio as trio_transport
 from sora_transports._client_core import image_url, video_request
@@ -73,7 +74,7 @@ from tests.asgi_app import RECORDER, TASK_ID, TEXT, VIDEO_URL
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-test-secret-token-0123"
-TRANSPORTS = ["requests", "trio", "asyncio"]
+TRANSPORTS = ["requests", "trio", "asyncio", "httpx", "httpx-async"]
 SERVERS = ["uvicorn", "hypercorn"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -124,7 +125,7 @@ class _SyncStream:
 class _SyncFacade:
     """The requests client behind an async face (blocking calls, run in trio.run)."""
 
-    def __init__(self, client: rq_transport.Client) -> None:
+    def __init__(self, client: rq_transport.Client | httpx_transport.Client) -> None:
         self.client = client
 
     async def __aenter__(self) -> _SyncFacade:
@@ -151,24 +152,27 @@ class Transport:
     def client(self, base_url: str, api_key: str | None = KEY, **kw: Any) -> Any:
         """A client of this transport; its retry sleeps are recorded in ``delays``."""
         delays = self.delays
-        if self.name == "requests":
+        if self.name in ("requests", "httpx"):
             kw.setdefault("sleep", delays.append)
-            return _SyncFacade(rq_transport.Client(base_url, api_key, **kw))
+            sync = rq_transport if self.name == "requests" else httpx_transport
+            return _SyncFacade(sync.Client(base_url, api_key, **kw))
 
         async def sleep(seconds: float) -> None:
             delays.append(seconds)
 
         kw.setdefault("sleep", sleep)
+        if self.name == "httpx-async":
+            return httpx_transport.AsyncClient(base_url, api_key, **kw)
         module = trio_transport if self.name == "trio" else asyncio_transport
         return module.Client(base_url, api_key, **kw)
 
     def run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        if self.name == "asyncio":
+        if self.name in ("asyncio", "httpx-async"):
             return asyncio.run(fn(*args))
         return trio.run(fn, *args)
 
     async def sleep(self, seconds: float) -> None:
-        if self.name == "asyncio":
+        if self.name in ("asyncio", "httpx-async"):
             await asyncio.sleep(seconds)
         else:
             await trio.sleep(seconds)

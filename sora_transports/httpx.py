@@ -1,0 +1,361 @@
+"""The httpx transport: sync and async, at the message level.
+
+httpx frames HTTP (and does TLS, proxies, cookies and connection pooling as
+the ``httpx.Client`` / ``httpx.AsyncClient`` it is given is configured);
+this module hands the status, the headers and the *raw* body bytes of
+httpx's streaming response to the core as they arrive, so the core's
+bounded decoder inflates gzip and each event is handed out the moment its
+bytes are in::
+
+    from sora_transports.httpx import Client
+
+    with Client() as client:  # SORA_BASE_URL and SORA_API_KEY
+        video = client.generate_video("a cat surfing")
+        print(video.video_url)
+
+Bring your own ``httpx.Client`` (``http_client=``) and its proxies,
+certificates, event hooks and mounts apply; the client is then yours to
+close. Without one, a client is made with ``trust_env=True`` (proxies and
+CA bundle from the environment, as httpx does). Redirects are the core's
+(``follow_redirects``), never httpx's.
+
+Timeouts: each request carries ``httpx.Timeout(connect=..., read=...,
+write=..., pool=...)`` from the call's budgets. httpx fixes the read
+timeout for a whole response, so the sync client sets it to what was left
+(of the idle timeout and the deadline) when the request went out: a read
+cannot wait longer than the idle timeout, nor end later than one idle
+timeout past the deadline. The async client also bounds each read by its
+own budget (``anyio.fail_after``), so there the deadline is exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from sora_core import (
+    Budget,
+    Connect,
+    ConnectError,
+    ConnectionLost,
+    HTTPRequest,
+    LimitExceeded,
+    LocalProtocolError,
+    Receive,
+    RemoteProtocolError,
+    Send,
+    SoraError,
+    TransportError,
+)
+
+from ._async_client import AsyncBackend
+from ._async_client import AsyncClient as _AsyncClientBase
+from ._client_core import check_head_size, describe, logger
+from ._drive import Head
+from ._sync import EventStream, SyncClient
+
+__all__ = ["AsyncClient", "Client", "EventStream"]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
+    """What httpcore (h11) found wrong with the response, as the project's error."""
+    text = str(exc)
+    lower = text.lower()
+    if "without sending a response" in lower:
+        return ConnectionLost("the server closed the connection without a response")
+    if "without sending complete message body" in lower or "incomplete" in lower:
+        return ConnectionLost(
+            f"the connection closed before the response was complete: {describe(exc)}"
+        )
+    if "receive buffer too long" in lower or ("too long" in lower and "line" in lower):
+        return LimitExceeded(f"the response head is too large: {text} (httpcore's limit)")
+    return RemoteProtocolError(f"malformed HTTP response: {text}")
+
+
+@contextlib.contextmanager
+def _map_exceptions(budget: Budget, connecting: Budget | None = None) -> Iterator[None]:
+    """httpx's exceptions -> the project's, at one boundary."""
+    try:
+        yield
+    except SoraError:
+        raise
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise (connecting or budget).error() from exc
+    except httpx.TimeoutException as exc:  # read, write
+        raise budget.error() from exc
+    except httpx.ConnectError as exc:
+        ssl_failed = any(type(e).__name__.startswith("SSL") for e in _chain(exc))
+        what = "TLS failed" if ssl_failed else "cannot connect"
+        raise ConnectError(f"{what}: {describe(exc)}") from exc
+    except httpx.ProxyError as exc:
+        raise ConnectError(f"the proxy failed: {describe(exc)}") from exc
+    except httpx.RemoteProtocolError as exc:
+        raise _protocol_error(exc) from exc
+    except (httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+        raise ConnectionLost(f"the connection broke: {describe(exc)}") from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise LocalProtocolError(f"httpx cannot send this request: {describe(exc)}") from exc
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        raise TransportError(describe(exc)) from exc
+
+
+def _timeout(action: Send) -> httpx.Timeout:
+    connecting = action.connect_timeout
+    assert connecting is not None  # always set at message level
+    wait = action.timeout.seconds
+    return httpx.Timeout(connect=connecting.seconds, read=wait, write=wait, pool=connecting.seconds)
+
+
+def _request(http_client: httpx.Client | httpx.AsyncClient, action: Send) -> httpx.Request:
+    http: HTTPRequest = action.request
+    logger.debug("%s %s", http.method, http.url)
+    return http_client.build_request(
+        http.method,
+        http.url,
+        headers=list(http.headers),
+        content=http.body or None,
+        timeout=_timeout(action),
+    )
+
+
+def _head(response: httpx.Response, config: Any) -> Head:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
+    reason = response.reason_phrase
+    check_head_size(config.limits, reason, headers)
+    logger.debug("HTTP %d from %s", response.status_code, response.url)
+    return response.status_code, headers, reason
+
+
+def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes]:
+    if len(data) <= max_bytes:
+        return data, b""
+    return data[:max_bytes], data[max_bytes:]
+
+
+class _SyncIO:
+    """The I/O of one call over an :class:`httpx.Client` (message level)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.clock = client._clock
+        self.sleep = client._sleep
+        self.response: httpx.Response | None = None
+        self.chunks: Iterator[bytes] | None = None
+        self.left = b""
+
+    def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
+        raise LocalProtocolError("the httpx transport frames HTTP itself (no Connect)")
+
+    def send(self, action: Send) -> Head:
+        http_client = self.client._http
+        with _map_exceptions(action.timeout, action.connect_timeout):
+            request = _request(http_client, action)
+            response = self.response = http_client.send(
+                request, stream=True, follow_redirects=False
+            )
+        self.chunks = iter(response.stream)  # type: ignore[arg-type]
+        return _head(response, self.client._config)
+
+    def receive(self, action: Receive) -> bytes:
+        """The next raw body bytes as soon as any arrived (``b""`` at the end)."""
+        if self.left:
+            data, self.left = _split(self.left, action.max_bytes)
+            return data
+        assert self.chunks is not None
+        with _map_exceptions(action.timeout):
+            for chunk in self.chunks:
+                if chunk:
+                    data, self.left = _split(chunk, action.max_bytes)
+                    return data
+        return b""
+
+    def release(self, reusable: bool) -> None:
+        # A body read to its end goes back to httpx's pool; any other is closed.
+        response, self.response, self.chunks = self.response, None, None
+        if response is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                response.close()
+
+
+class _AsyncIO:
+    """The I/O of one call over an :class:`httpx.AsyncClient` (message level)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.clock = client._clock
+        self.sleep = client._sleep
+        self.response: httpx.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+        self.left = b""
+
+    async def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
+        raise LocalProtocolError("the httpx transport frames HTTP itself (no Connect)")
+
+    async def send(self, action: Send) -> Head:
+        import anyio
+
+        http_client = self.client._http
+        with _map_exceptions(action.timeout, action.connect_timeout):
+            request = _request(http_client, action)
+            connecting = action.connect_timeout
+            limit = action.timeout.seconds + (connecting.seconds if connecting else 0.0)
+            try:
+                with anyio.fail_after(limit):
+                    response = await http_client.send(request, stream=True, follow_redirects=False)
+            except TimeoutError:
+                raise action.timeout.error("waiting for the response head") from None
+            self.response = response
+        self.chunks = aiter(response.stream)  # type: ignore[arg-type]
+        return _head(response, self.client._config)
+
+    async def receive(self, action: Receive) -> bytes:
+        import anyio
+
+        if self.left:
+            data, self.left = _split(self.left, action.max_bytes)
+            return data
+        assert self.chunks is not None
+        with _map_exceptions(action.timeout):
+            while True:
+                try:
+                    with anyio.fail_after(action.timeout.seconds):
+                        chunk = await anext(self.chunks)
+                except StopAsyncIteration:
+                    return b""
+                except TimeoutError:
+                    raise action.timeout.error() from None
+                if chunk:
+                    data, self.left = _split(chunk, action.max_bytes)
+                    return data
+
+    async def release(self, reusable: bool) -> None:
+        import anyio
+
+        response, self.response, self.chunks = self.response, None, None
+        if response is not None:
+            # Shielded: closing must finish even while the task is cancelled.
+            with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):
+                await response.aclose()
+
+
+def _own_client_args(verify: Any) -> dict[str, Any]:
+    return {"trust_env": True, "verify": verify, "follow_redirects": False}
+
+
+class Client(SyncClient):
+    """A sync client over httpx.
+
+    The arguments are :class:`sora_transports.requests.Client`'s (base URL
+    and token from ``SORA_BASE_URL`` / ``SORA_API_KEY``, timeouts, retries,
+    ``verify``, redirects, limits, ``clock`` and ``sleep``), plus
+    ``http_client``: your own :class:`httpx.Client` (its proxies,
+    certificates, event hooks and mounts apply; ``verify`` must then be
+    left alone, and closing is yours).
+    """
+
+    _wire = False
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        if http_client is not None and "verify" in options:
+            raise LocalProtocolError(
+                "verify=... needs the client's own httpx.Client; with http_client=..., "
+                "pass verify to your httpx.Client"
+            )
+        super().__init__(base_url, api_key, **options)
+        self._own = http_client is None
+        if http_client is None:
+            http_client = httpx.Client(**_own_client_args(self._config.verify))
+        self._http = http_client
+
+    def _io(self) -> _SyncIO:
+        return _SyncIO(self)
+
+    def close(self) -> None:
+        """Close the connections (of the httpx client, when this client made it)."""
+        super().close()
+        if self._own:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+
+class _AnyioBackend:
+    """Only the clock and the sleep: httpx opens its own connections."""
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
+
+
+class AsyncClient(_AsyncClientBase):
+    """An async client over httpx, under asyncio or trio (httpx's anyio).
+
+    The arguments are :class:`sora_transports.AsyncClient`'s, plus
+    ``http_client``: your own :class:`httpx.AsyncClient` (its proxies,
+    certificates, event hooks and mounts apply; ``verify`` must then be
+    left alone, and closing is yours). Each read is bounded by its own
+    budget, so the deadline is exact.
+    """
+
+    _wire = False
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
+        if http_client is not None and "verify" in options:
+            raise LocalProtocolError(
+                "verify=... needs the client's own httpx.AsyncClient; with http_client=..., "
+                "pass verify to your httpx.AsyncClient"
+            )
+        super().__init__(base_url, api_key, **options)
+        self._own = http_client is None
+        if http_client is None:
+            http_client = httpx.AsyncClient(**_own_client_args(self._config.verify))
+        self._http = http_client
+
+    @staticmethod
+    def default_backend() -> AsyncBackend:
+        """Only a clock and a sleep (httpx connects by itself)."""
+        return _AnyioBackend()  # type: ignore[return-value]
+
+    def _io(self) -> _AsyncIO:
+        return _AsyncIO(self)
+
+    async def aclose(self) -> None:
+        """Close the connections (of the httpx client, when this client made it)."""
+        await super().aclose()
+        if self._own:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
