@@ -51,6 +51,7 @@ from sora_core import (
     SoraError,
     TransportError,
 )
+from sora_core._connection import _TRAILING as trailing_data_error
 
 from ._async_client import AsyncBackend
 from ._async_client import AsyncClient as _AsyncClientBase
@@ -80,6 +81,8 @@ def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
         return ConnectionLost(
             f"the connection closed before the response was complete: {describe(exc)}"
         )
+    if "chunk footer" in lower:  # the core's words for the same h11 error
+        return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
     if "receive buffer too long" in lower or ("too long" in lower and "line" in lower):
         return LimitExceeded(f"the response head is too large: {text} (httpcore's limit)")
     return RemoteProtocolError(f"malformed HTTP response: {text}")
@@ -139,6 +142,41 @@ def _head(response: httpx.Response, config: Any) -> Head:
     return response.status_code, headers, reason
 
 
+def _h11_connection(response: httpx.Response) -> Any:
+    """httpcore's HTTP/1.1 connection under ``response`` (``None`` when the
+    response came another way: a mounted transport, HTTP/2)."""
+    # httpx's BoundSyncStream -> its ResponseStream -> httpcore's PoolByteStream
+    # -> HTTP11ConnectionByteStream -> HTTP11Connection (private names, looked
+    # up defensively: any other layout means "cannot tell").
+    node: Any = response.stream
+    for _ in range(6):
+        if hasattr(node, "_h11_state"):
+            return node
+        for name in ("_stream", "_httpcore_stream", "_connection"):
+            if hasattr(node, name):
+                node = getattr(node, name)
+                break
+        else:
+            return None
+    return None
+
+
+def _trailing_data(response: httpx.Response) -> Any:
+    """The connection under ``response`` when bytes came after the end of its
+    body (``None`` otherwise).
+
+    We never pipeline, so such bytes belong to no request: the body was
+    longer than its framing said. httpcore would keep them in h11's buffer
+    and read them as the answer to the next request on the connection (a
+    smuggled response); the caller closes that connection instead.
+    """
+    connection = _h11_connection(response)
+    if connection is None:
+        return None
+    data, _closed = connection._h11_state.trailing_data
+    return connection if data else None
+
+
 def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes]:
     if len(data) <= max_bytes:
         return data, b""
@@ -180,6 +218,11 @@ class _SyncIO:
                 if chunk:
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
+        assert self.response is not None
+        connection = _trailing_data(self.response)
+        if connection is not None:
+            connection.close()
+            raise trailing_data_error()
         return b""
 
     def release(self, reusable: bool) -> None:
@@ -234,12 +277,18 @@ class _AsyncIO:
                     with anyio.fail_after(action.timeout.seconds):
                         chunk = await anext(self.chunks)
                 except StopAsyncIteration:
-                    return b""
+                    break
                 except TimeoutError:
                     raise action.timeout.error() from None
                 if chunk:
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
+        assert self.response is not None
+        connection = _trailing_data(self.response)
+        if connection is not None:
+            await connection.aclose()
+            raise trailing_data_error()
+        return b""
 
     async def release(self, reusable: bool) -> None:
         import anyio

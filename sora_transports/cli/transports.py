@@ -46,6 +46,7 @@ TRANSPORTS: dict[str, Transport] = {
     "requests": Transport("sora_transports.requests", "sync", needs="requests"),
     "trio": Transport("sora_transports.trio", "trio", needs="trio"),
     "asyncio": Transport("sora_transports.asyncio", "asyncio"),
+    "httpx": Transport("sora_transports.httpx", "sync", needs="httpx"),
 }
 """The transports ``--transport`` offers, by name (the first is the default)."""
 
