@@ -133,9 +133,9 @@ def test_own_client_trusts_the_environment_and_never_follows_redirects() -> None
 
 
 def test_verify_with_a_users_client_is_refused() -> None:
-    with httpx.Client() as http, pytest.raises(LocalProtocolError, match="your httpx.Client"):
+    with httpx.Client() as http, pytest.raises(LocalProtocolError, match=r"your httpx\.Client"):
         httpx_transport.Client(BASE, KEY, http_client=http, verify=False)
-    with pytest.raises(LocalProtocolError, match="your httpx.AsyncClient"):
+    with pytest.raises(LocalProtocolError, match=r"your httpx\.AsyncClient"):
         httpx_transport.AsyncClient(BASE, KEY, http_client=httpx.AsyncClient(), verify=False)
 
 
