@@ -20,12 +20,13 @@ CA bundle from the environment, as httpx does). Redirects are the core's
 (``follow_redirects``), never httpx's.
 
 Timeouts: each request carries ``httpx.Timeout(connect=..., read=...,
-write=..., pool=...)`` from the call's budgets. httpx fixes the read
-timeout for a whole response, so the sync client sets it to what was left
-(of the idle timeout and the deadline) when the request went out: a read
-cannot wait longer than the idle timeout, nor end later than one idle
-timeout past the deadline. The async client also bounds each read by its
-own budget (``anyio.fail_after``), so there the deadline is exact.
+write=..., pool=...)`` from the call's budgets (what is left of the idle
+timeout and the deadline when it goes out). httpx fixes the read timeout for
+a whole response, so each read of the body is bounded by its own budget: the
+sync client has the response's ``network_stream`` read with the budget of
+the moment (when the response has no such stream, as from a mounted
+transport, httpx's per-response timeout holds), the async client wraps each
+read in ``anyio.fail_after``. A blocked read cannot outlive the deadline.
 """
 
 from __future__ import annotations
@@ -193,6 +194,8 @@ class _SyncIO:
         self.response: httpx.Response | None = None
         self.chunks: Iterator[bytes] | None = None
         self.left = b""
+        self.budget = 0.0
+        self.patched: Any = None
 
     def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
         raise LocalProtocolError("the httpx transport frames HTTP itself (no Connect)")
@@ -205,10 +208,33 @@ class _SyncIO:
                 request, stream=True, follow_redirects=False
             )
         self.chunks = iter(response.stream)  # type: ignore[arg-type]
+        self._bound_reads(response, action.timeout.seconds)
         return _head(response, self.client._config)
+
+    def _bound_reads(self, response: httpx.Response, seconds: float) -> None:
+        """Make each read of the body wait at most the current Receive's budget.
+
+        httpcore fixes the read timeout for a whole response; the budget
+        shrinks as the deadline nears. The response's ``network_stream``
+        (an httpx extension) reads with the budget of the moment instead,
+        until :meth:`release` puts its own ``read`` back.
+        """
+        stream: Any = response.extensions.get("network_stream")
+        original = getattr(stream, "read", None)
+        if original is None or not hasattr(stream, "__dict__"):
+            return  # another transport: httpx's per-response timeout holds
+        self.budget = seconds
+
+        def read(max_bytes: int, timeout: float | None = None) -> bytes:
+            data: bytes = original(max_bytes, self.budget)
+            return data
+
+        stream.read = read
+        self.patched = stream
 
     def receive(self, action: Receive) -> bytes:
         """The next raw body bytes as soon as any arrived (``b""`` at the end)."""
+        self.budget = action.timeout.seconds
         if self.left:
             data, self.left = _split(self.left, action.max_bytes)
             return data
@@ -228,6 +254,9 @@ class _SyncIO:
     def release(self, reusable: bool) -> None:
         # A body read to its end goes back to httpx's pool; any other is closed.
         response, self.response, self.chunks = self.response, None, None
+        stream, self.patched = self.patched, None
+        if stream is not None:
+            vars(stream).pop("read", None)
         if response is not None:
             with contextlib.suppress(httpx.HTTPError):
                 response.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ import trio
 from sora_core import (
     APIStatusError,
     ChatRequest,
+    DeadlineExceeded,
     LocalProtocolError,
     RemoteProtocolError,
     SoraError,
@@ -191,3 +193,40 @@ def test_cli_transport_httpx(emulator: Any, capsys: pytest.CaptureFixture[str]) 
     assert cli.main([*argv, "--transport", "httpx"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["status"] == "succeeded" and result["text"]
+
+
+def drip_then_stall(peer: hs.Peer) -> None:
+    """Events every 0.2 s for 1 s, then silence until the client gives up."""
+    peer.read_request()
+    peer.send(hs.head(chunked=True) + hs.chunked(hs.BEFORE))
+    for _ in range(5):
+        peer.wait(0.2)
+        if not peer.send(hs.chunked(hs.event(hs.chunk_json(".")))):
+            return
+    peer.wait(5.0)
+
+
+@pytest.mark.parametrize("runner", ["sync", "asyncio"])
+def test_a_blocked_read_ends_at_the_deadline(runner: str) -> None:
+    # When the request goes out 1.5 s are left; the read that blocks starts
+    # about 1 s later. httpx alone would let it wait 1.5 s more (its read
+    # timeout is fixed per response); each read must get what is left.
+    kw: dict[str, Any] = {"deadline": 1.5, "idle_timeout": 5.0, "max_retries": 0}
+    request = chat_request()
+
+    async def go(base_url: str) -> None:
+        async with httpx_transport.AsyncClient(base_url, KEY, **kw) as client:
+            await client.chat(request)
+
+    with hs.HostileServer(drip_then_stall, lifetime=30) as server:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded) as info:
+            if runner == "sync":
+                with httpx_transport.Client(server.base_url, KEY, **kw) as client:
+                    client.chat(request)
+            else:
+                asyncio.run(go(server.base_url))
+        seconds = time.monotonic() - started
+    assert 1.4 < seconds < 2.2, seconds
+    assert info.value.partial is not None
+    assert info.value.partial.text == hs.PARTIAL + "....."
