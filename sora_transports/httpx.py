@@ -25,8 +25,9 @@ timeout and the deadline when it goes out). httpx fixes the read timeout for
 a whole response, so each read of the body is bounded by its own budget: the
 sync client has the response's ``network_stream`` read with the budget of
 the moment (when the response has no such stream, as from a mounted
-transport, httpx's per-response timeout holds), the async client wraps each
-read in ``anyio.fail_after``. A blocked read cannot outlive the deadline.
+transport, httpx's per-response timeout holds), the async client wraps a
+read in ``anyio.fail_after`` once less is left than that timeout. A blocked
+read cannot outlive the deadline.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import httpx
 
 from sora_core import (
@@ -272,13 +274,12 @@ class _AsyncIO:
         self.response: httpx.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
         self.left = b""
+        self.read_timeout = 0.0
 
     async def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
         raise LocalProtocolError("the httpx transport frames HTTP itself (no Connect)")
 
     async def send(self, action: Send) -> Head:
-        import anyio
-
         http_client = self.client._http
         with _map_exceptions(action.timeout, action.connect_timeout):
             request = _request(http_client, action)
@@ -290,21 +291,27 @@ class _AsyncIO:
             except TimeoutError:
                 raise action.timeout.error("waiting for the response head") from None
             self.response = response
+        self.read_timeout = action.timeout.seconds  # httpx's, for the whole body
         self.chunks = aiter(response.stream)  # type: ignore[arg-type]
         return _head(response, self.client._config)
 
     async def receive(self, action: Receive) -> bytes:
-        import anyio
-
         if self.left:
             data, self.left = _split(self.left, action.max_bytes)
             return data
-        assert self.chunks is not None
+        chunks = self.chunks
+        assert chunks is not None
+        seconds = action.timeout.seconds
         with _map_exceptions(action.timeout):
             while True:
                 try:
-                    with anyio.fail_after(action.timeout.seconds):
-                        chunk = await anext(self.chunks)
+                    if seconds < self.read_timeout:
+                        # Less is left than httpx's read timeout for this
+                        # response (the deadline nears): bound this read.
+                        with anyio.fail_after(seconds):
+                            chunk = await anext(chunks)
+                    else:
+                        chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -320,8 +327,6 @@ class _AsyncIO:
         return b""
 
     async def release(self, reusable: bool) -> None:
-        import anyio
-
         response, self.response, self.chunks = self.response, None, None
         if response is not None:
             # Shielded: closing must finish even while the task is cancelled.
@@ -385,8 +390,6 @@ class _AnyioBackend:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
-        import anyio
-
         await anyio.sleep(seconds)
 
 
