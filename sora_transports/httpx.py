@@ -15,8 +15,9 @@ bytes are in::
 
 Bring your own ``httpx.Client`` (``http_client=``) and its proxies,
 certificates, event hooks and mounts apply; the client is then yours to
-close. Without one, a client is made with ``trust_env=True`` (proxies and
-CA bundle from the environment, as httpx does). Redirects are the core's
+close. Without one, a client is made with ``trust_env=True`` (proxies from
+the environment) and the project's TLS context (``verify``: the system's
+CAs, as the trio and asyncio clients). Redirects are the core's
 (``follow_redirects``), never httpx's.
 
 Timeouts: each request carries ``httpx.Timeout(connect=..., read=...,
@@ -58,7 +59,7 @@ from sora_core._connection import _TRAILING as trailing_data_error
 
 from ._async_client import AsyncBackend
 from ._async_client import AsyncClient as _AsyncClientBase
-from ._client_core import check_head_size, describe, logger
+from ._client_core import check_head_size, describe, logger, ssl_context
 from ._drive import Head
 from ._sync import EventStream, SyncClient
 
@@ -83,6 +84,13 @@ def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
     if "without sending complete message body" in lower or "incomplete" in lower:
         return ConnectionLost(
             f"the connection closed before the response was complete: {describe(exc)}"
+        )
+    if text.startswith("Invalid URL in location header"):
+        # httpx parses Location even when it does not follow, and drops the
+        # response when it cannot: the core never sees this redirect.
+        return RemoteProtocolError(
+            "the response redirects to a Location that is not an http:// or https:// URL "
+            f"this client can follow ({text})"
         )
     if "chunk footer" in lower:  # the core's words for the same h11 error
         return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
@@ -335,7 +343,11 @@ class _AsyncIO:
 
 
 def _own_client_args(verify: Any) -> dict[str, Any]:
-    return {"trust_env": True, "verify": verify, "follow_redirects": False}
+    # The project's TLS context (system CAs, hostname checked; the same as
+    # the trio and asyncio clients'), so no environment variable can turn
+    # verification off or make construction fail; trust_env still brings
+    # the proxies.
+    return {"trust_env": True, "verify": ssl_context(verify), "follow_redirects": False}
 
 
 class Client(SyncClient):
