@@ -649,8 +649,10 @@ def drive(transport: str, base_url: str, stream: bool, **client_kw: Any) -> dict
     started = time.monotonic()
     out: dict[str, Any] = {"error": None, "message": None, "partial": None, "text": None}
     try:
-        if transport == "requests":
-            from sora_transports.requests import Client
+        if transport in ("requests", "httpx"):
+            import importlib
+
+            Client = importlib.import_module(f"sora_transports.{transport}").Client
 
             with Client(base_url, "sk-hostile-test", **client_kw) as client:
                 out["text"] = client.chat(request).text

@@ -183,7 +183,7 @@ def test_a_transport_is_one_registry_entry(
 # -- item 5: one short sentence ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["requests", "trio", "asyncio"])
+@pytest.mark.parametrize("transport", ["requests", "trio", "asyncio", "httpx"])
 def test_a_refused_connection_is_one_short_sentence(
     transport: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

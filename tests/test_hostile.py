@@ -44,6 +44,7 @@ from sora_core import (
     StreamEnded,
 )
 from sora_transports import asyncio as asyncio_transport
+from sora_transports import httpx as httpx_transport
 from sora_transports import requests as rq_transport
 from sora_transports import socket as socket_transport
 from sora_transports import trio as trio_transport
@@ -53,7 +54,12 @@ from tests.hostile_server import PARTIAL, HostileServer
 pytestmark = pytest.mark.timeout(60)
 
 KEY = "sk-hostile-0123456789"
-TRANSPORTS = ["requests", "socket", "trio", "asyncio"]
+TRANSPORTS = ["requests", "socket", "trio", "asyncio", "httpx"]
+SYNC: dict[str, Any] = {
+    "requests": rq_transport,
+    "socket": socket_transport,
+    "httpx": httpx_transport,
+}
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 
@@ -94,9 +100,8 @@ def call(transport: str, base_url: str, stream: bool = True, **kw: Any) -> Outco
     started = time.monotonic()
     error: SoraError | None = None
     text = None
-    if transport in ("requests", "socket"):
-        module: Any = rq_transport if transport == "requests" else socket_transport
-        with module.Client(base_url, KEY, sleep=delays.append, **kw) as client:
+    if transport in SYNC:
+        with SYNC[transport].Client(base_url, KEY, sleep=delays.append, **kw) as client:
             try:
                 if stream:
                     with client.stream(request) as events_in:
@@ -263,7 +268,7 @@ def test_chunk_data_not_followed_by_crlf(transport: str) -> None:
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
 def test_body_longer_than_content_length(transport: str, stream: bool) -> None:
     # A second response hides after the first one's Content-Length, in the
-    # same write. The wire-level clients see it and refuse; requests (whose
+    # same write. The wire-level clients and httpx see it and refuse; requests (whose
     # urllib3 frames the body) never sees it. Either way the smuggled
     # response must not become the answer to the next request.
     with serve([hs.body_longer_than_length, hs.good_stream]) as server:
@@ -273,10 +278,15 @@ def test_body_longer_than_content_length(transport: str, stream: bool) -> None:
         assert out.error is None
         assert (out.streamed_text() if stream else out.text) == PARTIAL
     else:
+        # httpx (message level) reports the extra bytes when the body ended,
+        # before the core parsed a JSON body: a stream keeps its events, a
+        # JSON answer has no partial.
+        json_over_httpx = transport == "httpx" and not stream
         check(
             out,
             RemoteProtocolError,
             r"data after the end of the response \(a body longer than its Content-Length",
+            partial=None if json_over_httpx else PARTIAL,
         )
     assert again.error is None
     assert (again.streamed_text() if stream else again.text) == PARTIAL
@@ -288,9 +298,8 @@ def test_no_smuggled_response_on_a_kept_alive_connection(transport: str) -> None
     with serve([hs.body_longer_than_length, hs.good_stream]) as server:
         texts: list[str | None] = []
         errors: list[str] = []
-        if transport in ("requests", "socket"):
-            sync: Any = rq_transport if transport == "requests" else socket_transport
-            with sync.Client(server.base_url, KEY, max_retries=0) as client:
+        if transport in SYNC:
+            with SYNC[transport].Client(server.base_url, KEY, max_retries=0) as client:
                 for _ in range(2):
                     try:
                         texts.append(client.chat(chat_request(False)).text)

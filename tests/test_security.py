@@ -52,6 +52,7 @@ from sora_core import (
     redirect_request,
 )
 from sora_transports import asyncio as asyncio_transport
+from sora_transports import httpx as httpx_transport
 from sora_transports import requests as rq_transport
 from sora_transports import socket as socket_transport
 from sora_transports import trio as trio_transport
@@ -62,10 +63,12 @@ from tests.test_hostile import call
 pytestmark = pytest.mark.timeout(60)
 
 KEY = "sk-live-SECRET-4f9a8b7c6d5e"
-TRANSPORTS = ["requests", "socket", "trio", "asyncio"]
+TRANSPORTS = ["requests", "socket", "trio", "asyncio", "httpx"]
+SYNC = ("requests", "socket", "httpx")
 MODULES: dict[str, Any] = {
     "requests": rq_transport,
     "socket": socket_transport,
+    "httpx": httpx_transport,
     "trio": trio_transport,
     "asyncio": asyncio_transport,
 }
@@ -84,7 +87,7 @@ def run(transport: str, base_url: str, fn: Callable[[Any], Any], **kw: Any) -> A
     """``fn(client)`` (awaited for the async clients) with a fresh client."""
     kw.setdefault("max_retries", 0)
     kw.setdefault("idle_timeout", 5.0)
-    if transport in ("requests", "socket"):
+    if transport in SYNC:
         with make_client(transport, base_url, **kw) as client:
             return fn(client)
 
@@ -194,7 +197,7 @@ def test_a_relay_echoing_the_token_does_not_put_it_in_the_error(
 
     with HostileServer(behaviour, lifetime=30) as server:
         with pytest.raises(error) as info:
-            run(transport, server.base_url, go if transport in ("requests", "socket") else go_async)
+            run(transport, server.base_url, go if transport in SYNC else go_async)
         assert server.requests and KEY in server.requests[0].decode()  # it was echoed
     assert_clean(info.value)
     assert REDACTED in str(info.value)  # the message is still there, minus the token
@@ -265,7 +268,7 @@ def _walk(obj: object, depth: int = 0, seen: set[int] | None = None) -> Iterator
 def test_no_object_shows_the_token_in_its_repr_or_str() -> None:
     objects: list[object] = []
     for name in TRANSPORTS:
-        if name in ("requests", "socket"):
+        if name in SYNC:
             client = make_client(name, "https://relay.test/v1", headers={"X-Api-Key": KEY})
             objects += [client, client.stream(chat())]
             client.close()

@@ -15,7 +15,7 @@ import pytest
 
 from sora_core import LocalProtocolError
 from tests.hostile_server import COMPLETION, HostileServer, Peer, head
-from tests.test_security import MODULES, TRANSPORTS, chat, run
+from tests.test_security import MODULES, SYNC, TRANSPORTS, chat, run
 
 PASSWORD = "pw-Very-Secret-123"
 
@@ -49,9 +49,7 @@ def test_userinfo_is_sent_as_basic_auth_and_never_shown(transport: str) -> None:
         text = run(
             transport,
             url,
-            (lambda c: c.chat(chat(stream=False)).text)
-            if transport in ("requests", "socket")
-            else go,
+            (lambda c: c.chat(chat(stream=False)).text) if transport in SYNC else go,
             api_key=None,
         )
     assert text

@@ -65,6 +65,7 @@ from sora_transports import (
     SyncByteStream,
 )
 from sora_transports import asyncio as asyncio_transport
+from sora_transports import httpx as httpx_transport
 from sora_transports import requests as rq_transport
 from sora_transports import socket as socket_transport
 from sora_transports import trio as trio_transport
@@ -74,9 +75,13 @@ from tests.asgi_app import RECORDER, TASK_ID, TEXT, VIDEO_URL
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-test-secret-token-0123"
-TRANSPORTS = ["requests", "socket", "trio", "asyncio"]
+TRANSPORTS = ["requests", "socket", "trio", "asyncio", "httpx", "httpx-async"]
 # The synchronous clients, run through an async facade in the shared tests.
-SYNC: dict[str, Any] = {"requests": rq_transport, "socket": socket_transport}
+SYNC: dict[str, Any] = {
+    "requests": rq_transport,
+    "socket": socket_transport,
+    "httpx": httpx_transport,
+}
 SERVERS = ["uvicorn", "hypercorn"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -127,7 +132,7 @@ class _SyncStream:
 class _SyncFacade:
     """The requests client behind an async face (blocking calls, run in trio.run)."""
 
-    def __init__(self, client: rq_transport.Client) -> None:
+    def __init__(self, client: rq_transport.Client | httpx_transport.Client) -> None:
         self.client = client
 
     async def __aenter__(self) -> _SyncFacade:
@@ -162,16 +167,18 @@ class Transport:
             delays.append(seconds)
 
         kw.setdefault("sleep", sleep)
+        if self.name == "httpx-async":
+            return httpx_transport.AsyncClient(base_url, api_key, **kw)
         module = trio_transport if self.name == "trio" else asyncio_transport
         return module.Client(base_url, api_key, **kw)
 
     def run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        if self.name == "asyncio":
+        if self.name in ("asyncio", "httpx-async"):
             return asyncio.run(fn(*args))
         return trio.run(fn, *args)
 
     async def sleep(self, seconds: float) -> None:
-        if self.name == "asyncio":
+        if self.name in ("asyncio", "httpx-async"):
             await asyncio.sleep(seconds)
         else:
             await trio.sleep(seconds)

@@ -47,6 +47,7 @@ TRANSPORTS: dict[str, Transport] = {
     "socket": Transport("sora_transports.socket", "sync"),
     "trio": Transport("sora_transports.trio", "trio", needs="trio"),
     "asyncio": Transport("sora_transports.asyncio", "asyncio"),
+    "httpx": Transport("sora_transports.httpx", "sync", needs="httpx"),
 }
 """The transports ``--transport`` offers, by name (the first is the default)."""
 
