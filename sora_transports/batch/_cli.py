@@ -21,15 +21,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import anyio
 
-from sora_core import SoraError
+from sora_core import LocalProtocolError, SoraError
 
 from .._async_client import AsyncClient
+from ..cli.args import batch_arguments as add_arguments
 from ._display import Display, JsonDisplay, TerminalDisplay, TextDisplay
-from ._generator import ChatGenerator, Generator
+from ._generator import ChatGenerator, Generator, VideosGenerator
 from ._inputs import BatchInputError, read_items
 from ._journal import Journal, JournalError, write_report
 from ._runner import BatchAborted, run_batch
@@ -44,49 +44,6 @@ def default_journal(file: str) -> str:
     return os.path.splitext(file)[0] + ".journal.sqlite"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``sora batch`` (not the connection ones)."""
-    p.add_argument(
-        "file",
-        metavar="FILE",
-        nargs="?",
-        help='JSON lines ({"prompt": ..., "id"?, "model"?, "size"?, "seconds"?, '
-        '"image"?}) or one prompt a line; optional with --report or to resume a journal',
-    )
-    p.add_argument("--journal", metavar="PATH", help="the SQLite journal (default: beside FILE)")
-    p.add_argument(
-        "--concurrency", type=_positive_int, default=4, metavar="N", help="(default %(default)s)"
-    )
-    p.add_argument("--endpoint", choices=("chat", "videos"), default="chat", help="%(default)s")
-    p.add_argument("--download", metavar="DIR", help="save each video into DIR")
-    p.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="submit failed items again (each may be paid for twice)",
-    )
-    p.add_argument(
-        "--report",
-        action="store_true",
-        help="print the journal (JSON lines, or --csv) and exit, running nothing",
-    )
-    p.add_argument("--csv", action="store_true", help="with --report: CSV instead of JSON lines")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON line per item, then {succeeded, failed, pending, total}",
-    )
-
-
 def _connection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", metavar="URL", help="API root, e.g. https://relay.example/v1")
     p.add_argument("--api-key", metavar="TOKEN", help="bearer token (prefer SORA_API_KEY)")
@@ -96,17 +53,11 @@ def _connection_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace, transport: str) -> AsyncClient:
-    env = os.environ
-    base_url = args.base_url or env.get("SORA_BASE_URL") or env.get("OPENAI_BASE_URL")
-    if not base_url or urlsplit(base_url).scheme.lower() not in ("http", "https"):
-        raise BatchInputError(
-            "no base URL: pass --base-url https://relay.example/v1 or set SORA_BASE_URL"
-        )
-    api_key = getattr(args, "api_key", None) or env.get("SORA_API_KEY") or env.get("OPENAI_API_KEY")
     kwargs: dict[str, Any] = {
         "headers": tuple(getattr(args, "header", ()) or ()),
         "connect_timeout": getattr(args, "connect_timeout", 10.0),
         "idle_timeout": getattr(args, "idle_timeout", 300.0),
+        "proxy": getattr(args, "proxy", None),
         # The batch's gate retries 429s for every worker; the client must not
         # sleep on them alone.
         "max_retries": 0,
@@ -114,17 +65,20 @@ def _client(args: argparse.Namespace, transport: str) -> AsyncClient:
     if transport == "trio":
         from ..trio import Client as TrioClient
 
-        return TrioClient(base_url, api_key, **kwargs)
-    from ..asyncio import Client as AsyncioClient
+        cls: type[AsyncClient] = TrioClient
+    else:
+        from ..asyncio import Client as AsyncioClient
 
-    return AsyncioClient(base_url, api_key, **kwargs)
+        cls = AsyncioClient
+    try:  # base URL and token: the arguments, else the environment (the clients' rule)
+        return cls(getattr(args, "base_url", None), getattr(args, "api_key", None), **kwargs)
+    except LocalProtocolError as exc:
+        raise BatchInputError(str(exc)) from None
 
 
 def _default_generator(args: argparse.Namespace, client: AsyncClient) -> Generator:
-    if args.endpoint != "chat":
-        raise BatchInputError(
-            "--endpoint videos needs the clients' task API; this build runs --endpoint chat"
-        )
+    if args.endpoint == "videos":
+        return VideosGenerator(client, dialect=getattr(args, "dialect", None))
     return ChatGenerator(client)
 
 
@@ -239,3 +193,8 @@ def cli_main(
         return run_command(args, make_generator=make_generator, stdout=stdout, stderr=stderr)
     except KeyboardInterrupt:
         return 130
+
+
+def run_cli(ctx: Any) -> int:
+    """``sora batch`` inside the ``sora`` command (its parsed arguments and output)."""
+    return run_command(ctx.args, stdout=ctx.stdout, stderr=ctx.stderr, scrub=ctx.scrub)

@@ -19,6 +19,7 @@ the clients' task API.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -27,6 +28,7 @@ import attrs
 
 from sora_core import (
     LocalProtocolError,
+    RemoteProtocolError,
     RetryPolicy,
     VideoGenerationFailed,
     VideoProgress,
@@ -46,7 +48,9 @@ __all__ = [
     "Generator",
     "Result",
     "TaskStatus",
+    "VideosGenerator",
     "Watch",
+    "download_into",
 ]
 
 
@@ -243,7 +247,89 @@ class ChatGenerator:
         return Result(video.video_url, video.task_id or task_id)
 
     async def download(self, result: Result, item: BatchItem, directory: str) -> str:
-        """Save the video with the ``download`` function given, if any."""
-        if self._download is None:
-            raise LocalProtocolError("no download function was given to this ChatGenerator")
-        return await self._download(result, item, directory)
+        """Save the video into ``directory`` (with the ``download`` function
+        given, else through the client: length checked, ``.part`` resumed)."""
+        if self._download is not None:
+            return await self._download(result, item, directory)
+        return await download_into(self.client, result, item, directory)
+
+
+class VideosGenerator:
+    """A :class:`Generator` over an async client's task API (``/v1/videos`` and
+    the relay dialects of ``sora_core.tasks``).
+
+    ``submit`` creates the task, commits its id at once, then polls it to
+    its end; ``follow`` polls a task submitted earlier. Nothing is ever
+    created twice for an item whose task id the journal holds.
+    """
+
+    endpoint = "videos"
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        dialect: str | None = None,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.dialect = dialect
+        self.poll_interval = poll_interval
+
+    async def submit(self, item: BatchItem, watch: Watch) -> Result:
+        """Create ``item``'s task, commit its id, then follow it; see :class:`Generator`."""
+        params: dict[str, Any] = dict(item.params)
+        seconds = params.get("seconds")
+        if isinstance(seconds, float) and seconds.is_integer():
+            seconds = int(seconds)
+        task = await self.client.videos.create(
+            prompt=item.prompt,
+            model=item.model,
+            seconds=seconds,
+            size=params.get("size"),
+            extra_body=item.extra or None,
+            dialect=self.dialect,
+        )
+        if not task.id:
+            raise RemoteProtocolError("the relay answered the creation without a task id")
+        await watch.task_id(task.id)
+        return await self.follow(task.id, item, watch)
+
+    async def follow(self, task_id: str, item: BatchItem, watch: Watch) -> Result:
+        """Poll ``task_id`` to its end (the core's poll policy); never creates a task."""
+        interval = self.poll_interval
+        policy = PollPolicy(initial_delay=interval, max_delay=max(interval, 10.0))
+
+        def on_task(task: VideoTask) -> None:
+            if task.progress is not None:
+                watch.progress(task.progress)
+
+        task = await self.client.videos.poll(
+            task_id, dialect=self.dialect, poll_policy=policy, on_task=on_task
+        )
+        video = self.client.videos.as_video(task)  # the link, or the task's /content
+        if task.status != "completed" or not video.video_url:
+            raise VideoGenerationFailed(task.error_message or f"the task ended {task.status}")
+        return Result(video.video_url, task.id)
+
+    async def download(self, result: Result, item: BatchItem, directory: str) -> str:
+        """Save the video into ``directory`` through the client (length
+        checked, a ``.part`` file resumed, no existing file overwritten)."""
+        return await download_into(self.client, result, item, directory)
+
+
+async def download_into(
+    client: AsyncClient, result: Result, item: BatchItem, directory: str
+) -> str:
+    """``result``'s video saved into ``directory`` by the client's download
+    rules, named after the item (``ID.mp4``, the extension from the link):
+    every item its own file, whatever the links are called."""
+    from sora_core.tasks import safe_filename
+
+    linked = safe_filename(result.video_url, variant="video", media_type=None, default="video")
+    named = safe_filename(None, variant="video", media_type=None, default=item.item_id or item.key)
+    name = os.path.splitext(named)[0] + (os.path.splitext(linked)[1] or ".mp4")
+    saved = await client.videos.download(
+        result.video_url, os.path.join(directory, name), from_peer=True
+    )
+    return str(saved.path)

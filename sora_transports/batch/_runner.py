@@ -80,7 +80,7 @@ class BatchSummary:
     ``journal_writes`` / ``journal_commits`` the row changes and
     transactions, ``elapsed`` the wall time; ``concurrency_lowered`` how
     often repeated 429s halved the concurrency, ``final_concurrency`` where
-    it ended.
+    it ended; ``downloads_failed`` the items whose file could not be saved.
     """
 
     counts: dict[str, int]
@@ -94,11 +94,14 @@ class BatchSummary:
     elapsed: float = 0.0
     concurrency_lowered: int = 0
     final_concurrency: int = 0
+    downloads_failed: int = 0
 
     @property
     def ok(self) -> bool:
-        """Whether every item of the journal succeeded."""
-        return self.counts["succeeded"] == self.counts["total"]
+        """Whether every item of the journal succeeded (and, when asked, was
+        downloaded: a failed download keeps the video URL in the journal, and
+        a rerun tries the file again)."""
+        return self.counts["succeeded"] == self.counts["total"] and not self.downloads_failed
 
 
 class _Writer:
@@ -215,6 +218,7 @@ class _Run:
         self.submissions = 0
         self.followed = 0
         self.rate_limited = 0
+        self.downloads_failed = 0
 
     async def worker(self, scope: anyio.CancelScope) -> None:
         while self.work:
@@ -318,6 +322,8 @@ class _Run:
                     error = f"download failed: {_reason(exc)}"
             else:
                 error = "download failed: this generator cannot download"
+            if error is not None:
+                self.downloads_failed += 1
         if download_only:
             await self._commit(Change(item.key, "file", file=file, error=error))
         else:
@@ -428,6 +434,7 @@ async def run_batch(
             elapsed=time.monotonic() - started,
             concurrency_lowered=gate.policy.lowered,
             final_concurrency=gate.policy.limit,
+            downloads_failed=run.downloads_failed,
         )
     finally:
         if own:

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import os
 import sys
 from collections.abc import Callable
 
 from sora_core import SoraError
 
-from . import chat, demo, download, generate, replay, serve, status
-from . import list as list_cmd
-from . import remix as remix_cmd
 from .args import build_parser
 from .context import ClientOptions, Context, UsageError, debug_logging, logger, scrubber_for
 from .display import isatty
@@ -41,17 +39,27 @@ from .transports import TRANSPORTS, Transport
 
 __all__ = ["TRANSPORTS", "ClientOptions", "Transport", "build_parser", "console", "main"]
 
-COMMANDS: dict[str, Callable[[Context], int]] = {
-    "chat": chat.cmd_chat,
-    "demo": demo.cmd_demo,
-    "download": download.cmd_download,
-    "list": list_cmd.cmd_list,
-    "remix": remix_cmd.cmd_remix,
-    "status": status.cmd_status,
-    "generate": generate.cmd_generate,
-    "replay": replay.cmd_replay,
-    "serve": serve.cmd_serve,
+
+# Each command's module and function, imported when the command runs, so that
+# `sora --version` or `sora serve` does not load every client and runtime.
+COMMANDS: dict[str, str] = {
+    "batch": "sora_transports.batch._cli:run_cli",
+    "chat": ".chat:cmd_chat",
+    "demo": ".demo:cmd_demo",
+    "download": ".download:cmd_download",
+    "list": ".list:cmd_list",
+    "remix": ".remix:cmd_remix",
+    "status": ".status:cmd_status",
+    "generate": ".generate:cmd_generate",
+    "replay": ".replay:cmd_replay",
+    "serve": ".serve:cmd_serve",
 }
+
+
+def _command(name: str) -> Callable[[Context], int]:
+    module, _, function = COMMANDS[name].partition(":")
+    found: Callable[[Context], int] = getattr(importlib.import_module(module, __name__), function)
+    return found
 
 
 def _quiet_stdout() -> None:
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 stream.reconfigure(errors="replace")
     try:
         with signals_handled(), debug_logging(bool(getattr(args, "verbose", False)), scrub):
-            return COMMANDS[args.command](ctx)
+            return _command(args.command)(ctx)
     except BrokenPipeError:
         _quiet_stdout()
         return 1

@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbose.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE
     )
-    client = argparse.ArgumentParser(add_help=False)
-    conn = client.add_argument_group("connection")
+    connection = argparse.ArgumentParser(add_help=False)
+    conn = connection.add_argument_group("connection")
     conn.add_argument("--base-url", metavar="URL", help="API root, e.g. https://relay.example/v1")
     conn.add_argument("--api-key", metavar="TOKEN", help="bearer token (prefer SORA_API_KEY)")
     _transport_option(conn)
@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:VALUE",
         help="extra request header (repeatable)",
     )
-    req = client.add_argument_group("request")
+    request = argparse.ArgumentParser(add_help=False)
+    req = request.add_argument_group("request")
     req.add_argument(
         "--field",
         type=_field,
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "generate",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="generate a video: progress, then its URL",
         description="Stream a sora generation: a progress bar on a terminal (plain lines "
@@ -267,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "status",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="a video task's status (with --wait: follow it to the end)",
         description="Ask the relay about a task id (from `sora generate`, a broken stream, "
@@ -285,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "download",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="save a task's video (or any video URL), resuming a partial file",
         description="Save TASK_ID's file (GET /videos/TASK_ID/content) or a URL. The body is "
@@ -301,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "remix",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="remix a finished video with a new prompt (a new paid task)",
         description="POST /videos/TASK_ID/remix: prints the new task (with --wait: its end).",
@@ -314,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "list",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="list video tasks (GET /videos)",
         description="One line per task: id, status, progress, model, created time.",
@@ -327,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "chat",
-        parents=[verbose, client],
+        parents=[verbose, connection, request],
         formatter_class=fmt,
         help="stream a chat answer from any model",
         description="Send one user message and print the answer as it arrives.",
@@ -336,6 +337,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", metavar="MESSAGE", help="what to ask; - reads standard input")
     p.add_argument("--model", default="gpt-4o-mini", help="the chat model (default %(default)s)")
     p.set_defaults(command="chat")
+
+    p = sub.add_parser(
+        "batch",
+        parents=[verbose, connection],
+        formatter_class=fmt,
+        help="many generations, a concurrency limit, a durable journal",
+        description="Run every prompt of FILE (JSON lines or one prompt a line) with at most "
+        "--concurrency at once. A SQLite journal (default: FILE.journal.sqlite) records each "
+        "item's state, committed before the next step: killed and rerun, it loses nothing and "
+        "submits nothing twice once a task id is known. Runs on --transport asyncio or trio. "
+        "Exit 0 when every item succeeded, 1 when any failed.",
+        epilog=_ENV_HELP,
+    )
+    batch_arguments(p)
+    _dialect_option(p)
+    p.set_defaults(command="batch", transport="asyncio")
 
     p = sub.add_parser(
         "replay",
@@ -371,13 +388,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dialect_option(p: argparse.ArgumentParser) -> None:
+def _dialect(text: str) -> str:
+    # Checked against the core's table of dialects only when given, so that
+    # building the parser (sora --version) does not load the task layer.
     from sora_core.tasks import DIALECTS
 
+    known = sorted(d for d in DIALECTS if d != "generic")
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown dialect {text!r}; one of: {', '.join(known)}")
+    return text
+
+
+def _dialect_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dialect",
-        choices=sorted(d for d in DIALECTS if d != "generic"),
-        help="the relay's task API (default: /videos to submit; probe all three to follow)",
+        type=_dialect,
+        metavar="NAME",
+        help="the relay's task API: openai (/videos), new-api (/video/generations) or "
+        "video-query (/video/create + /video/query) (default: /videos to submit; probe "
+        "all three to follow)",
     )
 
 
@@ -411,3 +440,46 @@ def _emulator_options(p: argparse.ArgumentParser) -> None:
         help="timeline speed-up; 1 takes ~3 s, 0 does not wait (default %(default)s)",
     )
     p.add_argument("--fault", choices=FAULTS, help="inject a failure to see how it is handled")
+
+
+def _positive_whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sora batch`` (not the connection ones)."""
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help='JSON lines ({"prompt": ..., "id"?, "model"?, "size"?, "seconds"?, '
+        '"image"?}) or one prompt a line; optional with --report or to resume a journal',
+    )
+    p.add_argument("--journal", metavar="PATH", help="the SQLite journal (default: beside FILE)")
+    p.add_argument(
+        "--concurrency", type=_positive_whole, default=4, metavar="N", help="(default %(default)s)"
+    )
+    p.add_argument("--endpoint", choices=("chat", "videos"), default="chat", help="%(default)s")
+    p.add_argument("--download", metavar="DIR", help="save each video into DIR")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="submit failed items again (each may be paid for twice)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="print the journal (JSON lines, or --csv) and exit, running nothing",
+    )
+    p.add_argument("--csv", action="store_true", help="with --report: CSV instead of JSON lines")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON line per item, then {succeeded, failed, pending, total}",
+    )

@@ -23,7 +23,6 @@ import attrs
 
 from sora_core import LocalProtocolError, is_secret_header, redact_text
 
-from .._client_core import resolve_config
 from .result import json_line
 
 __all__ = [
@@ -174,6 +173,8 @@ class ClientOptions:
 
 def client_options(ctx: Context) -> ClientOptions:
     """Base URL and token from the options, else SORA_*, else OPENAI_*."""
+    from .._client_core import resolve_config  # (loads the core: not for --version)
+
     a = ctx.args
     try:  # the one place the environment is read for clients
         base_url, api_key = resolve_config(a.base_url, a.api_key or None)

@@ -14,16 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from sora_core import (
-    ChunkReceived,
-    Event,
-    ResponseStarted,
-    VideoFailed,
-    VideoProgress,
-    VideoQueued,
-    VideoReady,
-    VideoTaskInfo,
-)
+import sora_core
 
 __all__ = ["DownloadBar", "Progress", "Style", "human_size", "isatty", "pct", "short_size"]
 
@@ -160,37 +151,37 @@ class Progress:
 
     # -- events ----------------------------------------------------------------
 
-    def event(self, event: Event) -> None:
+    def event(self, event: sora_core.Event) -> None:
         """Take one event of the call."""
         with self._lock:
             self._event(event)
 
-    def _event(self, event: Event) -> None:
-        if isinstance(event, ChunkReceived):
+    def _event(self, event: sora_core.Event) -> None:
+        if isinstance(event, sora_core.ChunkReceived):
             if self.phase in ("connecting", "waiting"):
                 self.phase = "streaming"
             self._text(event)
-        elif isinstance(event, VideoProgress):
+        elif isinstance(event, sora_core.VideoProgress):
             if event.percent <= 0 and self.percent is None:
                 # "0% (queued)": nothing rendered yet, the task waits in a queue.
                 self._queued()
             else:
                 self._progress(event.percent)
-        elif isinstance(event, VideoQueued):
+        elif isinstance(event, sora_core.VideoQueued):
             if self.phase != "generating":
                 self._queued()
-        elif isinstance(event, VideoTaskInfo):
+        elif isinstance(event, sora_core.VideoTaskInfo):
             if event.task_id:
                 self.task_id = event.task_id
             for link in event.links:
                 if link not in self.links:
                     self.links.append(link)
             self.show_task()
-        elif isinstance(event, VideoReady):
+        elif isinstance(event, sora_core.VideoReady):
             self.phase, self.percent = "done", 100.0
-        elif isinstance(event, VideoFailed):
+        elif isinstance(event, sora_core.VideoFailed):
             self.phase = "failed"
-        elif isinstance(event, ResponseStarted):
+        elif isinstance(event, sora_core.ResponseStarted):
             self.phase = "waiting"
         else:
             return
@@ -215,7 +206,7 @@ class Progress:
             self._line_pct = whole
             self.line(f"progress {pct(percent)}")
 
-    def _text(self, event: ChunkReceived) -> None:
+    def _text(self, event: sora_core.ChunkReceived) -> None:
         for choice in event.chunk.choices:
             if choice.index == 0:
                 content = choice.delta.content

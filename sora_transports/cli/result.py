@@ -20,18 +20,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from sora_core import (
-    APIStatusError,
-    APIStreamError,
-    ChatCompletion,
-    ConnectError,
-    ConnectTimeout,
-    StreamEnded,
-    TransportError,
-    Usage,
-    VideoResult,
-    converter,
-)
+import sora_core
 
 __all__ = [
     "VideoOutcome",
@@ -59,9 +48,9 @@ def json_line(obj: object, out: TextIO, scrub: Callable[[str], str]) -> str:
     return scrub(text)
 
 
-def usage_dict(usage: Usage | None) -> Any:
+def usage_dict(usage: sora_core.Usage | None) -> Any:
     """The token usage as JSON-ready data (``None`` when not reported)."""
-    return None if usage is None else converter.unstructure(usage)
+    return None if usage is None else sora_core.converter.unstructure(usage)
 
 
 # -- the error sentence ---------------------------------------------------------------------
@@ -109,7 +98,7 @@ def _where(base_url: str | None) -> str:
 
 def _url_hint(exc: BaseException, base_url: str | None) -> str:
     """What to change when a 404 comes from a base URL that is not the API root."""
-    if not (isinstance(exc, APIStatusError) and exc.status_code == 404 and base_url):
+    if not (isinstance(exc, sora_core.APIStatusError) and exc.status_code == 404 and base_url):
         return ""
     path = urlsplit(base_url).path.rstrip("/")
     if path.endswith("/chat/completions"):
@@ -124,10 +113,10 @@ def _url_hint(exc: BaseException, base_url: str | None) -> str:
 def error_sentence(exc: BaseException, base_url: str | None = None) -> str:
     """The one short sentence for ``exc``; a runtime's long text goes to the debug log."""
     message = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, TransportError) and not isinstance(exc, ConnectTimeout):
+    if isinstance(exc, sora_core.TransportError) and not isinstance(exc, sora_core.ConnectTimeout):
         reason = _root_reason(exc)
         head = _RUNTIME_TEXT.sub("", message)
-        if isinstance(exc, ConnectError) and not head.startswith("TLS"):
+        if isinstance(exc, sora_core.ConnectError) and not head.startswith("TLS"):
             short = f"cannot connect to {_where(base_url)}"
         else:
             short = head
@@ -146,20 +135,20 @@ def error_sentence(exc: BaseException, base_url: str | None = None) -> str:
 class VideoOutcome:
     """A generation's result: the video, whether it is a success, the error line, a warning."""
 
-    video: VideoResult
+    video: sora_core.VideoResult
     ok: bool
     message: str | None = None
     warning: str | None = None
 
 
-def video_outcome(video: VideoResult | None, message: str | None) -> VideoOutcome:
+def video_outcome(video: sora_core.VideoResult | None, message: str | None) -> VideoOutcome:
     """The one success decision of ``sora generate``: a video link and no error.
 
     A stream that broke after the link arrived is a success with a warning; an
     answer that finished without a link a failure; a success says 100%.
     """
     if video is None:
-        video = VideoResult(status="failed")
+        video = sora_core.VideoResult(status="failed")
     warning = None
     if message is not None:
         if video.status == "succeeded" and video.video_url:
@@ -182,7 +171,7 @@ def video_outcome(video: VideoResult | None, message: str | None) -> VideoOutcom
 
 
 def chat_result(
-    completion: ChatCompletion | None,
+    completion: sora_core.ChatCompletion | None,
     error: BaseException | None,
     end: object,
     message: str | None,
@@ -194,12 +183,12 @@ def chat_result(
     """
     status = "succeeded"
     if error is not None:
-        started = completion is not None or isinstance(error, APIStreamError)
-        lost = isinstance(error, TransportError) and not isinstance(
-            error, (ConnectError, ConnectTimeout)
+        started = completion is not None or isinstance(error, sora_core.APIStreamError)
+        lost = isinstance(error, sora_core.TransportError) and not isinstance(
+            error, (sora_core.ConnectError, sora_core.ConnectTimeout)
         )
         status = "incomplete" if lost and started else "failed"
-    elif isinstance(end, StreamEnded) and end.reason == "incomplete":
+    elif isinstance(end, sora_core.StreamEnded) and end.reason == "incomplete":
         status = "incomplete"
         message = "the stream ended before a finish_reason: the answer may be cut short"
     elif end is None:  # pragma: no cover - the clients always end with one of them
@@ -208,7 +197,7 @@ def chat_result(
 
 
 def completion_dict(
-    status: str, completion: ChatCompletion | None, error: str | None
+    status: str, completion: sora_core.ChatCompletion | None, error: str | None
 ) -> dict[str, Any]:
     """The fields of ``sora chat``'s JSON result."""
     c = completion
