@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the video shows (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    p.add_argument(
+        "--endpoint",
+        choices=("chat", "videos"),
+        default="chat",
+        help="the chat stream (default) or the task API (create, then poll)",
+    )
     p.set_defaults(command="demo")
 
     p = sub.add_parser(

@@ -37,7 +37,12 @@ def cmd_demo(ctx: Context) -> int:
             )
             what = f"style {a.style}, speed {a.speed:g}" + (f", fault {a.fault}" if a.fault else "")
             ctx.out(style.dim(f"({what}; no base URL or token of yours is used)"))
-            ctx.out(f'generating "{a.prompt}" with sora-2 over {a.transport}')
+            path = (
+                "the task API (POST /v1/videos, then polls)"
+                if a.endpoint == "videos"
+                else ("a chat stream")
+            )
+            ctx.out(f'generating "{a.prompt}" with sora-2 over {a.transport}, through {path}')
         opts = ClientOptions(
             transport=a.transport,
             base_url=emulator.base_url,
@@ -48,9 +53,8 @@ def cmd_demo(ctx: Context) -> int:
             max_retries=2,
         )
         folder = tempfile.mkdtemp(prefix="sora-demo-")
-        code = run_generation(
-            ctx, opts, VideoJob(a.prompt), folder, extra_json={"base_url": emulator.base_url}
-        )
+        job = VideoJob(a.prompt, endpoint=a.endpoint)
+        code = run_generation(ctx, opts, job, folder, extra_json={"base_url": emulator.base_url})
         if code == 0 and not a.json:
             ctx.out(
                 style.dim(
