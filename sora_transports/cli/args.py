@@ -14,13 +14,12 @@ from typing import Any
 
 from sora_core import __version__
 
+from .._emulator_names import FAULTS, STYLES
 from .context import UsageError
 from .transports import DEFAULT_TRANSPORT, TRANSPORTS
 
 __all__ = ["build_parser", "text_argument"]
 
-STYLES = ("markdown", "reasoning-html", "english")  # sora_transports.emulator.STYLES
-FAULTS = ("429", "500", "disconnect", "error-event", "policy", "stall")  # emulator.FAULTS
 _RESERVED_FIELDS = {"model": "--model", "messages": "the MESSAGE argument", "stream": "--no-stream"}
 _SIZE = re.compile(r"[1-9]\d{1,4}x[1-9]\d{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

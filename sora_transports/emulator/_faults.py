@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .. import _emulator_names as _names
 from ._http import Exchange, Request, error
 
 if TYPE_CHECKING:
@@ -35,17 +36,7 @@ __all__ = [
     "pick_fault",
 ]
 
-FAULTS: tuple[str, ...] = (
-    "429",
-    "500",
-    "disconnect",
-    "disconnect-after-id",
-    "error-event",
-    "policy",
-    "stall",
-    "short-body",
-    "expired",
-)
+FAULTS: tuple[str, ...] = _names.FAULTS
 """The faults the emulator can inject, for every request of their kind
 (``Emulator(fault=...)``) or per request (the ``X-Emulator-Fault`` header):
 

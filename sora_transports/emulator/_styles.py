@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _emulator_names as _names
+
 __all__ = [
     "POLICY_REASON",
     "POLICY_TEXT",
@@ -37,7 +39,7 @@ __all__ = [
     "usage_of",
 ]
 
-STYLES: tuple[str, ...] = ("markdown", "reasoning-html", "english")
+STYLES: tuple[str, ...] = _names.STYLES
 """The house styles a generation streams in (``Emulator(style=...)`` or the
 ``X-Emulator-Style`` header): ``"markdown"`` (everything in
 ``delta.content``: task id, tracking links, queue dots, ``进度 36..``, then a
