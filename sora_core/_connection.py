@@ -22,6 +22,7 @@ import h11
 
 from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, SoraError
 from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
+from ._framing import check_http_version
 from ._limits import Limits
 from ._models import ChatCompletion, ChatRequest
 from ._request import HTTPRequest, build_request
@@ -292,11 +293,7 @@ class ChatConnection:
                 response.receive_body_into(bytes(event.data), self._queue)
             elif isinstance(event, h11.Response):
                 if event.http_version not in (b"1.1", b"1.0"):
-                    version = event.http_version.decode("ascii", "replace")
-                    raise RemoteProtocolError(
-                        f"malformed HTTP response: HTTP/{version} is not HTTP/1.x "
-                        "(invalid status line)"
-                    )
+                    check_http_version(event.http_version)
                 self._queue.extend(
                     response.receive_headers(event.status_code, event.headers, event.reason)
                 )

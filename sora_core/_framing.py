@@ -17,7 +17,7 @@ from typing import Any
 
 from ._errors import RemoteProtocolError
 
-__all__ = ["check_head_framing"]
+__all__ = ["check_head_framing", "check_http_version"]
 
 _DIGITS = re.compile(r"[0-9]+")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
@@ -29,8 +29,28 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check_head_framing(headers: Iterable[tuple[Any, Any]]) -> None:
+# What a status line may say: HTTP/1.x. ("HTTP/2", without a minor version,
+# is what libraries report for a negotiated HTTP/2 connection, which has no
+# status line at all; "HTTP/2.0" can only come from a text status line.)
+_VERSIONS = frozenset({"1.0", "1.1", "2"})
+
+
+def check_http_version(version: str | bytes | None) -> None:
+    """Refuse a status line that is not HTTP/1.x (``None``: not known)."""
+    if version is None:
+        return
+    text = _text(version).upper().removeprefix("HTTP/")
+    if text not in _VERSIONS:
+        raise RemoteProtocolError(
+            f"malformed HTTP response: HTTP/{text[:10]} is not HTTP/1.x (invalid status line)"
+        )
+
+
+def check_head_framing(
+    headers: Iterable[tuple[Any, Any]], http_version: str | bytes | None = None
+) -> None:
     """Raise :class:`~sora_core.RemoteProtocolError` for a head h11 would refuse."""
+    check_http_version(http_version)
     lengths: set[int] = set()
     for raw_name, raw_value in headers:
         name, value = _text(raw_name), _text(raw_value)

@@ -367,15 +367,22 @@ class CallMachine:
         self.attempts += 1
         self._state = _SEND
 
-    def receive_head(self, status_code: int, headers: Any, reason: str | bytes = "") -> None:
-        """Message level: the status and headers of the response (1xx are skipped)."""
+    def receive_head(
+        self,
+        status_code: int,
+        headers: Any,
+        reason: str | bytes = "",
+        http_version: str | None = None,
+    ) -> None:
+        """Message level: the status and headers of the response (1xx are
+        skipped); ``http_version`` as the library reports it, when it does."""
         self._expect(_HEAD, "receive_head")
         if isinstance(status_code, int) and 100 <= status_code < 200:
             return  # an interim response (102, 103): the final one follows
         self._state = _READ
         try:
             headers = list(headers)
-            check_head_framing(headers)
+            check_head_framing(headers, http_version)
             self._take(self._reader.receive_headers(status_code, headers, reason))
         except SoraError as exc:
             self._failure = exc

@@ -31,8 +31,9 @@ logger = logging.getLogger("sora_transports")
 
 __all__ = ["AsyncCallIO", "Head", "Pool", "SyncCallIO", "adrive", "drive"]
 
-Head = tuple[int, Iterable[tuple[Any, Any]], str]
-"""What a message-level transport reports after :class:`~sora_core.Send`."""
+Head = tuple[int, Iterable[tuple[Any, Any]], str] | tuple[int, Iterable[tuple[Any, Any]], str, str]
+"""What a message-level transport reports after :class:`~sora_core.Send`:
+status, headers, reason, and the HTTP version when the library tells it."""
 
 S = TypeVar("S")
 Origin = tuple[Any, ...]

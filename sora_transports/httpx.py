@@ -154,7 +154,7 @@ def _head(response: httpx.Response, config: Any) -> Head:
     reason = response.reason_phrase
     check_head_size(config.limits, reason, headers)
     logger.debug("HTTP %d from %s", response.status_code, response.url)
-    return response.status_code, headers, reason
+    return response.status_code, headers, reason, response.http_version
 
 
 def _h11_connection(response: httpx.Response) -> Any:

@@ -212,6 +212,11 @@ def test_request_log_never_shows_a_token(caplog: pytest.LogCaptureFixture) -> No
         assert status == 200
         wrong = {"Authorization": "Bearer sk-wrong-456"}
         assert call(emulator, "GET", "/v1/models", headers=wrong, auth=False)[0] == 401
+        # The line is written once the answer went out: the client may read
+        # the answer first (bounded wait, no sleep-and-hope).
+        end = time.monotonic() + 5
+        while len(emulator.request_log) < 2 and time.monotonic() < end:
+            time.sleep(0.01)
         log = emulator.request_log
     assert len(log) == 2 and log[0].startswith("GET /v1/models -> 200")
     assert log[1].startswith("GET /v1/models -> 401")

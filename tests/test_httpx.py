@@ -29,6 +29,7 @@ from sora_core import (
     SoraError,
     VideoProgress,
     VideoResult,
+    parse_proxy,
 )
 from sora_transports import httpx as httpx_transport
 from tests import hostile_server as hs
@@ -127,11 +128,18 @@ def test_mounts_route_by_url() -> None:
     assert len(seen) == 1
 
 
-def test_own_client_trusts_the_environment_and_never_follows_redirects() -> None:
-    client = httpx_transport.Client(BASE, KEY)
-    assert client._http.trust_env and not client._http.follow_redirects
+def test_own_clients_take_the_machines_proxy_and_never_follow_redirects() -> None:
+    # The proxy rules are the core's, the same on every transport: the httpx
+    # clients the adapter makes do not read the environment themselves, one
+    # per proxy the machine chose.
+    client = httpx_transport.Client(BASE, KEY, proxy="")
+    direct = client._http_for(None)
+    assert not direct.trust_env and not direct.follow_redirects
+    assert client._http_for(None) is direct
+    via = client._http_for(parse_proxy("http://127.0.0.1:3128"))
+    assert via is not direct and not via.trust_env
     client.close()
-    assert client._http.is_closed
+    assert direct.is_closed and via.is_closed
 
 
 def test_verify_with_a_users_client_is_refused() -> None:
