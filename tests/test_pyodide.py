@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -159,7 +160,10 @@ def test_pyodide_loads_offline_and_fetches_only_the_emulator(run: Run) -> None:
     fetched = [r["url"] for r in run.of("harness", "fetch")]
     assert fetched, "nothing went through fetch"
     assert all(u.startswith("http://127.0.0.1:") for u in fetched), fetched
-    assert sum(u.endswith("/v1/chat/completions") for u in fetched) == len(fetched)
+    # The chat stream, and the polls that follow a broken one by its task id.
+    chat = [u for u in fetched if u.endswith("/v1/chat/completions")]
+    polls = [u for u in fetched if re.search(r"/v1/videos/task_\w+$", u)]
+    assert chat and polls and len(chat) + len(polls) == len(fetched), fetched
     installed = run.one("bootstrap", "installed")
     names = " ".join(installed["wheels"])
     for dist in ("sora_sansio-", "h11-", "attrs-", "cattrs-"):
@@ -211,6 +215,9 @@ def test_pyodide_disconnect_keeps_the_partial_result(run: Run) -> None:
     assert error["chars"] > 0 and error["video_url"] is None
     assert len(run.of("disconnect", "progress")) >= 1
     assert run.of("disconnect", "end") == []
+    # The same break under generate_video: followed by polling to the video.
+    resumed = run.one("disconnect", "resumed")
+    assert resumed["video_url"] and str(resumed["task_id"]).startswith("task_"), resumed
 
 
 def test_pyodide_idle_timeout_aborts_the_fetch(run: Run) -> None:

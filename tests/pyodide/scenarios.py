@@ -88,11 +88,20 @@ async def auth():
         log("auth", "no-error")
 
 
-# -- the relay drops the connection mid-stream -------------------------------------
+# -- the relay drops the connection mid-stream ------------------------------------
 async def disconnect():
+    # The raw stream keeps what arrived in the error: the text, the task id.
+    request = ChatRequest(
+        model="sora-2", stream=True, messages=[{"role": "user", "content": PROMPT}]
+    )
+    on_event = logger("disconnect")
     try:
-        async with Client(headers={"X-Emulator-Fault": "disconnect"}) as client:
-            await client.generate_video(PROMPT, on_event=logger("disconnect"))
+        async with (
+            Client(headers={"X-Emulator-Fault": "disconnect"}) as client,
+            client.stream(request) as events,
+        ):
+            async for event in events:
+                on_event(event)
     except ConnectionLost as exc:
         text = exc.partial.choices[0].message.content if exc.partial else ""
         log(
@@ -104,6 +113,10 @@ async def disconnect():
         )
     else:
         log("disconnect", "no-error")
+    # generate_video follows the task by polling it to its end: never a second submission.
+    async with Client(headers={"X-Emulator-Fault": "disconnect"}) as client:
+        video = await client.generate_video(PROMPT)
+        log("disconnect", "resumed", **summary(video))
 
 
 # -- the relay goes silent: the idle timeout aborts the fetch ----------------------------
