@@ -11,8 +11,8 @@ a browser page (its example runs inside Pyodide in the tests).
 
 It imports no socket, thread or TLS module of its own; ``js`` and
 ``pyodide.ffi`` are imported when the first request is sent, so the module
-imports anywhere. (Pyodide keeps ``ssl`` in a package of its own, which
-``sora_transports`` still imports when loaded: the guide says how to load it.)
+imports anywhere; ``sora_transports`` imports ``ssl`` only where a socket
+client does TLS, so it loads in Pyodide, which has no ``ssl``.
 
 Two halves. :class:`FetchExchange` is all that is specific to fetch: the
 request's headers and body turned into ``fetch`` options, the response

@@ -288,6 +288,7 @@ def test_sora_command(command: Command, emulator: Any, tmp_path: pathlib.Path) -
         "demo",
         "generate",
         "chat",
+        "list",
     ):
         pytest.fail(f"{command.id}: tests/test_docs.py does not know how to run this safely")
     cwd = ROOT if sub == "replay" else tmp_path
