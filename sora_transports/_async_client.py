@@ -11,7 +11,7 @@ backends); for another runtime, write one and pass it as ``backend=``.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,11 +21,9 @@ from sora_core import (
     ChatRequest,
     Connect,
     Event,
-    Limits,
     LocalProtocolError,
     Receive,
     ResponseStarted,
-    RetryPolicy,
     Send,
     Sleep,
     SoraError,
@@ -33,9 +31,9 @@ from sora_core import (
     VideoResult,
 )
 
-from ._client_core import ClientConfig, configure, logger, ssl_context
+from ._client_core import ClientBase, logger, ssl_context
 from ._drive import AsyncCallIO, Pool, adrive
-from ._openai import AsyncChat, AsyncModels, apply_options, with_options
+from ._openai import AsyncChat, AsyncModels, with_options
 from ._streams import AsyncByteStream
 
 if TYPE_CHECKING:
@@ -224,7 +222,7 @@ class AsyncEventStream:
         return video
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """An async chat completions client at the wire level, over a backend.
 
     :class:`sora_transports.trio.Client` and
@@ -245,47 +243,17 @@ class AsyncClient:
     for tests.
     """
 
-    _wire = True
-
     def __init__(
         self,
         base_url: str | None = None,
         api_key: str | None = None,
         *,
         backend: AsyncBackend | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        connect_timeout: float = 10.0,
-        idle_timeout: float = 300.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        verify: bool | ssl.SSLContext = True,
-        follow_redirects: bool = False,
-        limits: Limits | None = None,
-        proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
-        timeout: Any = None,
-        default_headers: Mapping[str, str | None] | None = None,
-        default_query: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        self._config: ClientConfig = configure(
-            base_url,
-            api_key,
-            headers=headers,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            verify=verify,
-            follow_redirects=follow_redirects,
-            limits=limits,
-            proxy=proxy,
-        )
-        apply_options(
-            self, timeout=timeout, default_headers=default_headers, default_query=default_query
-        )
+        super().__init__(base_url, api_key, **options)
         if backend is None:
             backend = self.default_backend()
         self._backend = backend
@@ -293,7 +261,6 @@ class AsyncClient:
         self._sleep = sleep or backend.sleep
         self._ssl: ssl.SSLContext | None = None
         self._pool: Pool[AsyncByteStream] = Pool(_MAX_IDLE)
-        self._closed = False
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -307,14 +274,6 @@ class AsyncClient:
             "AsyncClient needs backend=...; or use sora_transports.trio.Client "
             "or sora_transports.asyncio.Client, which bring their own"
         )
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__name__} {self._config.base_url!r}>"
-
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved settings (the token is kept out of its repr)."""
-        return self._config
 
     @property
     def videos(self) -> AsyncVideos:

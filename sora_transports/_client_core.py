@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REDACTED",
+    "ClientBase",
     "ClientConfig",
     "check_head_size",
     "configure",
@@ -253,6 +254,78 @@ def configure(
     probe = ChatRequest(model="probe", messages=[{"role": "user", "content": "x"}])
     config.machine(config.chat_exchange(probe), 0.0, wire=True)
     return config
+
+
+class ClientBase:
+    """What every client is built from, sync or async: its checked settings.
+
+    ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
+    ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
+    Timeouts in seconds: ``connect_timeout`` per connection attempt,
+    ``idle_timeout`` between two reads (:class:`~sora_core.IdleTimeout`),
+    ``deadline`` for the whole call including retries and the stream
+    (:class:`~sora_core.DeadlineExceeded`); or ``timeout``, as the openai
+    package takes it (a number: connect and read; or an object with
+    ``connect`` / ``read`` / ``total``). ``max_retries`` / ``retry_policy``:
+    retries before the response began (never once a 2xx response started),
+    ``Retry-After`` honoured. ``verify``: ``True`` (the system's CAs),
+    ``False`` or an ``ssl.SSLContext``. ``follow_redirects``: at most 5,
+    without the token across origins. ``limits``: the core's size limits.
+    ``proxy``: an ``http://`` proxy URL, ``""`` for none, or ``None`` for
+    the environment's (``http_proxy`` / ``https_proxy`` / ``all_proxy`` /
+    ``no_proxy``). ``headers`` / ``default_headers`` and ``default_query``
+    go with every request.
+    """
+
+    _wire = True
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        verify: bool | ssl.SSLContext = True,
+        follow_redirects: bool = False,
+        limits: Limits | None = None,
+        proxy: str | None = None,
+        timeout: Any = None,
+        default_headers: Mapping[str, str | None] | None = None,
+        default_query: Mapping[str, Any] | None = None,
+    ) -> None:
+        from ._openai import apply_options
+
+        self._config: ClientConfig = configure(
+            base_url,
+            api_key,
+            headers=headers,
+            connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            verify=verify,
+            follow_redirects=follow_redirects,
+            limits=limits,
+            proxy=proxy,
+        )
+        apply_options(
+            self, timeout=timeout, default_headers=default_headers, default_query=default_query
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__name__} {self._config.base_url!r}>"
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved settings (the token is kept out of its repr)."""
+        return self._config
 
 
 def is_ssl_context(value: object) -> bool:

@@ -8,7 +8,7 @@ HTTP itself (``_wire``); the verbs and the event stream live here once.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -17,22 +17,18 @@ from sora_core import (
     ChatCompletion,
     ChatRequest,
     Event,
-    Limits,
     LocalProtocolError,
     ResponseStarted,
-    RetryPolicy,
     Sleep,
     SoraError,
     VideoResult,
 )
 
-from ._client_core import ClientConfig, configure
+from ._client_core import ClientBase
 from ._drive import SyncCallIO, drive
-from ._openai import Chat, Models, apply_options, with_options
+from ._openai import Chat, Models, with_options
 
 if TYPE_CHECKING:
-    import ssl
-
     from typing_extensions import Self
 
     from ._videos import Videos
@@ -100,62 +96,27 @@ class EventStream:
         return video
 
 
-class SyncClient:
-    """The verbs of a synchronous client (see :class:`sora_transports.requests.Client`)."""
+class SyncClient(ClientBase):
+    """The verbs of a synchronous client (see :class:`sora_transports.requests.Client`).
 
-    _wire = True
+    The settings are :class:`~sora_transports._client_core.ClientBase`'s;
+    ``clock`` (monotonic) and ``sleep`` are injectable for tests.
+    """
 
     def __init__(
         self,
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        connect_timeout: float = 10.0,
-        idle_timeout: float = 300.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        verify: bool | ssl.SSLContext = True,
-        follow_redirects: bool = False,
-        limits: Limits | None = None,
-        proxy: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
-        timeout: Any = None,
-        default_headers: Mapping[str, str | None] | None = None,
-        default_query: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
         import time
 
-        self._config: ClientConfig = configure(
-            base_url,
-            api_key,
-            headers=headers,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            verify=verify,
-            follow_redirects=follow_redirects,
-            limits=limits,
-            proxy=proxy,
-        )
-        apply_options(
-            self, timeout=timeout, default_headers=default_headers, default_query=default_query
-        )
+        super().__init__(base_url, api_key, **options)
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__name__} {self._config.base_url!r}>"
-
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved settings (the token is kept out of its repr)."""
-        return self._config
 
     @property
     def videos(self) -> Videos:
