@@ -127,6 +127,7 @@ def test_generate_disconnect_follows_the_task(
     assert str(got["task_id"]).startswith("task_")
     assert got["links"]
     assert emu.stats.chat_submissions == 1
+    assert "following it by polling" in err  # said, on stderr
 
     # Without --json the task id and its links are printed as soon as known.
     code, out, err = run(capsys, *argv, *conn(emu))

@@ -52,7 +52,10 @@ def _progress(ctx: Context) -> Progress:
 
 
 def _run_video(
-    opts: ClientOptions, job: VideoJob, on_event: Callable[[Event], None]
+    opts: ClientOptions,
+    job: VideoJob,
+    on_event: Callable[[Event], None],
+    on_note: Callable[[str], None] | None = None,
 ) -> VideoResult:
     """One generation on the chosen transport; raises with ``.video`` on failure.
 
@@ -65,6 +68,11 @@ def _run_video(
         # A followed task's id and progress, shown like the stream's.
         if not last and task.id:
             last.append(-1.0)
+            if job.endpoint == "chat" and on_note is not None:
+                on_note(
+                    f"the stream broke after task {task.id} began; following it by polling "
+                    "(nothing is submitted again)"
+                )
             on_event(VideoTaskInfo(task.id, ()))
         if task.progress is not None and (not last or task.progress > last[-1]):
             last.append(task.progress)
@@ -112,7 +120,7 @@ def run_generation(
     message: str | None = None
     video: VideoResult | None = None
     try:
-        video = _run_video(opts, job, progress.event)
+        video = _run_video(opts, job, progress.event, ctx.warn)
     except BrokenPipeError:
         progress.finish(False)
         raise  # the reader went away: quiet, in main()
