@@ -13,12 +13,14 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.asgi_app import app
+from tests.transport_matrix import SERVERS, TRANSPORTS, Transport
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -150,3 +152,24 @@ def emulator() -> Iterator[Any]:
 
     with Emulator(speed=0, api_key="k") as emu:
         yield emu
+
+
+# -- the transport matrix (tests/transport_matrix.py) ---------------------------------
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """Each client of the matrix in turn (a module may define its own)."""
+    return Transport(request.param)
+
+
+@pytest.fixture(params=SERVERS)
+def port(request: pytest.FixtureRequest, servers: dict[str, int]) -> int:
+    """The port of each ASGI server (uvicorn, hypercorn) in turn."""
+    return servers[request.param]
+
+
+@pytest.fixture
+def tag() -> str:
+    """A fresh tag, for telling one test's requests apart on a shared server."""
+    return uuid.uuid4().hex

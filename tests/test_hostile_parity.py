@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sora_core import RemoteProtocolError, StreamEnded
-from tests import hostile_server as hs
+from tests import hostile_more as hs
 from tests.hostile_server import PARTIAL
 from tests.test_hostile import TRANSPORTS, call, serve
 

@@ -22,7 +22,7 @@ import pytest
 
 from sora_core import ConnectError
 from tests.asgi_app import TEXT
-from tests.test_transports import TRANSPORTS, Transport, chat_request, run_chat, url
+from tests.transport_matrix import TRANSPORTS, Transport, chat_request, run_chat, url
 
 pytestmark = pytest.mark.timeout(60)
 pytest.importorskip("pproxy")
