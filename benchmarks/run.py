@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ SIZES = {
         "repeat": 7,
         "sweep_bytes": 2_000_000,
         "p2_chunks": 100_000,
-        "p2_repeat": 3,
+        "p2_repeat": 5,
         "p3_gib": 1.0,
         "p3_video_gib": 1 / 64,
         "p4_streams": 1000,
@@ -59,7 +60,7 @@ SIZES = {
     },
 }
 SECTIONS = ("p1", "p2", "p3", "p4", "replay")
-TRANSPORTS = ("requests", "trio", "asyncio")
+TRANSPORTS = ("requests", "socket", "trio", "asyncio")
 
 
 # -- plumbing -----------------------------------------------------------------------------------
@@ -167,17 +168,36 @@ def run_core(size: dict[str, Any]) -> dict[str, Any]:
     return {"orjson": with_orjson, "stdlib": without}
 
 
-def run_p2(size: dict[str, Any]) -> dict[str, Any]:
+def _transports() -> tuple[str, ...]:
+    """Our transports to measure: the httpx adapter too once it exists."""
+    found = importlib.util.find_spec("sora_transports.httpx") is not None
+    return (*TRANSPORTS, "httpx") if found else TRANSPORTS
+
+
+def run_p2(size: dict[str, Any], kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every client in its own process, one run at a time, the clients
+    interleaved ``p2_repeat`` times (so load on the machine falls on all)."""
+    ours = _transports()
+    kinds = kinds or ("raw", "httpx_sse", "openai", *ours)
     results: dict[str, Any] = {"chunks": size["p2_chunks"]}
     with _server(size["p2_chunks"]) as base_url:
-        for kind in ("raw", "openai", *TRANSPORTS):
-            _say(f"P2 {kind} ...")
-            results[kind] = _child("clients", kind, base_url, "--repeat", str(size["p2_repeat"]))
-    expected = results["openai"]
-    for kind in TRANSPORTS:
+        for round_ in range(size["p2_repeat"]):
+            for kind in kinds:
+                _say(f"P2 {kind} ({round_ + 1}/{size['p2_repeat']}) ...")
+                got = _child("clients", kind, base_url, "--repeat", "1")
+                if kind in results:
+                    results[kind]["times"] += got["times"]
+                    results[kind]["cpu"] += got["cpu"]
+                else:
+                    results[kind] = got
+    expected = results["httpx_sse"]
+    for kind in kinds:
         got = results[kind]
-        if (got["chunks"], got["text_sha1"]) != (expected["chunks"], expected["text_sha1"]):
-            raise AssertionError(f"P2: {kind} saw another answer than openai: {got} {expected}")
+        if kind != "raw" and (got["chunks"], got["text_sha1"]) != (
+            expected["chunks"],
+            expected["text_sha1"],
+        ):
+            raise AssertionError(f"P2: {kind} saw another answer than httpx-sse: {got} {expected}")
     return results
 
 
