@@ -491,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
 
         draw(results["core"]["orjson"]["sweep"], PLOT, info)
         print(f"plot: {PLOT.relative_to(ROOT)}")
+    if not args.no_plot:
+        from .plot import RATIOS, draw_ratios
+
+        draw_ratios(results)
+        print(f"plot: {RATIOS.relative_to(ROOT)}")
     print(f"({results['seconds']:.0f} s; results in {(OUT / 'results.json').relative_to(ROOT)})")
     return 0
 
