@@ -8,7 +8,10 @@ every client saw the same answer) and closes the client. The time is wall
 time from the request to the last chunk; the client is built before it
 (connection set-up is inside the timing, for every client alike).
 
-Prints one JSON object: ``{"kind", "times": [...], "chunks", "text_sha1"}``.
+``--repeat`` runs in one process; ``run.py`` interleaves the clients by
+running each several times in turn. Prints one JSON object: ``{"kind",
+"times": [...], "cpu": [...], "chunks", "text_sha1"}`` (``cpu``: the
+process's CPU time for each run, client set-up included).
 """
 
 from __future__ import annotations
@@ -89,6 +92,72 @@ async def _async_run(client_cls: type, base_url: str) -> tuple[float, int, str]:
     return (elapsed, *_result(chunks, text))
 
 
+def run_socket(base_url: str) -> tuple[float, int, str]:
+    from sora_core import ChunkReceived
+    from sora_transports.socket import Client
+
+    chunks, text = 0, []
+    with Client(base_url, "sk-bench", max_retries=0) as client:
+        start = time.perf_counter()
+        with client.stream(_request()) as events:  # type: ignore[arg-type]
+            for event in events:
+                if isinstance(event, ChunkReceived):
+                    chunks += 1
+                    choices = event.chunk.choices
+                    if choices and choices[0].delta.content:
+                        text.append(choices[0].delta.content)
+        elapsed = time.perf_counter() - start
+    return (elapsed, *_result(chunks, text))
+
+
+def run_httpx(base_url: str) -> tuple[float, int, str]:
+    """Our httpx adapter (``sora_transports.httpx``), when it is there."""
+    from sora_transports.httpx import Client  # type: ignore[import-not-found,unused-ignore]
+
+    from sora_core import ChunkReceived
+
+    chunks, text = 0, []
+    with Client(base_url, "sk-bench", max_retries=0) as client:
+        start = time.perf_counter()
+        with client.stream(_request()) as events:
+            for event in events:
+                if isinstance(event, ChunkReceived):
+                    chunks += 1
+                    choices = event.chunk.choices
+                    if choices and choices[0].delta.content:
+                        text.append(choices[0].delta.content)
+        elapsed = time.perf_counter() - start
+    return (elapsed, *_result(chunks, text))
+
+
+def run_httpx_sse(base_url: str) -> tuple[float, int, str]:
+    """httpx + httpx-sse + orjson: what a Python user writes instead of an SDK
+    (dicts, no types, no checks beyond JSON)."""
+    import httpx
+    import orjson
+    from httpx_sse import connect_sse
+
+    loads = orjson.loads
+    chunks, text = 0, []
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    headers = {"Authorization": "Bearer sk-bench"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
+        start = time.perf_counter()
+        with connect_sse(client, "POST", "/chat/completions", json=body) as source:
+            for sse in source.iter_sse():
+                if sse.data == "[DONE]":
+                    break
+                chunk = loads(sse.data)
+                chunks += 1
+                choices = chunk["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        text.append(content)
+        elapsed = time.perf_counter() - start
+    return (elapsed, *_result(chunks, text))
+
+
 def run_trio(base_url: str) -> tuple[float, int, str]:
     import trio
 
@@ -131,6 +200,9 @@ def run_raw(base_url: str) -> tuple[float, int, str]:
 RUNNERS: dict[str, Callable[[str], tuple[float, int, str]]] = {
     "openai": run_openai,
     "requests": run_requests,
+    "socket": run_socket,
+    "httpx": run_httpx,
+    "httpx_sse": run_httpx_sse,
     "trio": run_trio,
     "asyncio": run_asyncio,
     "raw": run_raw,
@@ -143,11 +215,17 @@ def main() -> None:
     parser.add_argument("base_url")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    times, chunks, digest = [], 0, ""
+    times, cpu, chunks, digest = [], [], 0, ""
     for _ in range(args.repeat):
+        started = time.process_time()
         elapsed, chunks, digest = RUNNERS[args.kind](args.base_url)
+        cpu.append(time.process_time() - started)
         times.append(elapsed)
-    print(json.dumps({"kind": args.kind, "times": times, "chunks": chunks, "text_sha1": digest}))
+    print(
+        json.dumps(
+            {"kind": args.kind, "times": times, "cpu": cpu, "chunks": chunks, "text_sha1": digest}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -121,7 +121,48 @@ def run_openai(base_url: str, streams: int) -> tuple[float, list[tuple[int, str]
     return _asyncio_run(make, _openai_one, streams)
 
 
-RUNNERS = {"trio": run_trio, "asyncio": run_asyncio, "openai": run_openai}
+async def _httpx_sse_one(client: Any) -> tuple[int, str]:
+    import orjson
+    from httpx_sse import aconnect_sse
+
+    chunks, text = 0, []
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    async with aconnect_sse(client, "POST", "/chat/completions", json=body) as source:
+        async for sse in source.aiter_sse():
+            if sse.data == "[DONE]":
+                break
+            chunk = orjson.loads(sse.data)
+            chunks += 1
+            choices = chunk["choices"]
+            if choices:
+                content = choices[0]["delta"].get("content")
+                if content:
+                    text.append(content)
+    return chunks, hashlib.sha1("".join(text).encode()).hexdigest()
+
+
+def run_httpx_sse(base_url: str, streams: int) -> tuple[float, list[tuple[int, str]]]:
+    """httpx.AsyncClient + httpx-sse + orjson under asyncio (dicts)."""
+    import httpx
+
+    def make() -> Any:
+        limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+        return httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": "Bearer sk-bench"},
+            limits=limits,
+            timeout=600,
+        )
+
+    return _asyncio_run(make, _httpx_sse_one, streams)
+
+
+RUNNERS = {
+    "trio": run_trio,
+    "asyncio": run_asyncio,
+    "openai": run_openai,
+    "httpx_sse": run_httpx_sse,
+}
 
 
 def main() -> None:
@@ -131,6 +172,17 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     args = parser.parse_args()
     _raise_fd_limit()
+    # The process before any stream (interpreter, imports): subtracted for
+    # the per-stream figure.
+    import orjson  # noqa: F401  (both sides' imports, before the baseline)
+
+    if args.kind == "httpx_sse":
+        import httpx  # noqa: F401
+        import httpx_sse  # noqa: F401
+    else:
+        import sora_core  # noqa: F401
+        import sora_transports._async_client  # noqa: F401
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     elapsed, results = RUNNERS[args.kind](args.base_url, args.streams)
     outcomes = sorted(set(results))
     print(
@@ -142,6 +194,7 @@ def main() -> None:
                 "seconds": elapsed,
                 "outcomes": outcomes,
                 "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "base_rss_kib": base_rss,
             }
         )
     )

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -48,25 +49,28 @@ Pipeline = Callable[[list[bytes], bool], "tuple[int, str] | None"]
 
 
 def _best(pipelines: Mapping[str, Pipeline], pieces: list[bytes], repeat: int) -> dict[str, Any]:
-    """Best CPU time of each pipeline, runs interleaved; checks they agree."""
+    """CPU time of each pipeline, best and median of ``repeat`` runs,
+    interleaved; checks they agree first."""
     results = {name: run(pieces, True) for name, run in pipelines.items()}
     if len(set(results.values())) != 1:
         raise AssertionError(f"the pipelines disagree: {results}")
-    best: dict[str, float] = {}
+    times: dict[str, list[float]] = {name: [] for name in pipelines}
     for _ in range(repeat):
         for name, run in pipelines.items():
             start = time.process_time()
             run(pieces, False)
-            elapsed = time.process_time() - start
-            best[name] = min(best.get(name, elapsed), elapsed)
+            times[name].append(time.process_time() - start)
+    best = {name: min(t) for name, t in times.items()}
     size = sum(map(len, pieces))
     count = next(iter(results.values()))[0]  # type: ignore[index]
     return {
         "bytes": size,
         "events": count,
         "seconds": best,
+        "median": {name: statistics.median(t) for name, t in times.items()},
         "mb_per_s": {k: size / v / 1e6 for k, v in best.items()},
         "events_per_s": {k: count / v for k, v in best.items()},
+        "us_per_event": {k: v / count * 1e6 for k, v in best.items()},
     }
 
 
@@ -122,6 +126,79 @@ def openai_validate(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
     return count, _digest(text)
 
 
+def openai_validate_json(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    """openai's cheapest pipeline: its SSE decoder, then pydantic-core parsing
+    the JSON text straight into the model (``model_validate_json``)."""
+    from openai._streaming import SSEDecoder
+    from openai.types.chat import ChatCompletionChunk
+
+    validate = ChatCompletionChunk.model_validate_json
+    if not check:
+        for sse in SSEDecoder().iter_bytes(iter(pieces)):
+            if sse.data.startswith("[DONE]"):
+                break
+            validate(sse.data)
+        return None
+    count, text = 0, []
+    for sse in SSEDecoder().iter_bytes(iter(pieces)):
+        if sse.data.startswith("[DONE]"):
+            break
+        chunk = validate(sse.data)
+        count += 1
+        if chunk.choices and chunk.choices[0].delta.content:
+            text.append(chunk.choices[0].delta.content)
+    return count, _digest(text)
+
+
+def httpx_sse_orjson(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    """httpx-sse's ``EventSource.iter_sse`` over an httpx response whose body
+    is the reads, ``orjson.loads`` per event: dicts, no types."""
+    import httpx
+    import orjson
+    from httpx_sse import EventSource
+
+    response = httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=iter(pieces)
+    )
+    loads = orjson.loads
+    count, text = 0, []
+    for sse in EventSource(response).iter_sse():
+        if sse.data.startswith("[DONE]"):
+            break
+        chunk = loads(sse.data)
+        if check:
+            count += 1
+            choices = chunk["choices"]
+            if choices and choices[0]["delta"].get("content"):
+                text.append(choices[0]["delta"]["content"])
+    return (count, _digest(text)) if check else None
+
+
+def floor(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    """The floor: split on blank lines, ``orjson.loads`` each ``data:`` to a
+    dict, the text joined. No SSE rules (CR, comments, multi-line data), no
+    types, no checks: what no real parser can beat."""
+    import orjson
+
+    loads = orjson.loads
+    count, text = 0, []
+    buffer = b""
+    for piece in pieces:
+        buffer += piece
+        events = buffer.split(b"\n\n")
+        buffer = events.pop()
+        for event in events:
+            if event.startswith(b"data: ") and event != b"data: [DONE]":
+                chunk = loads(event[6:])
+                count += 1
+                choices = chunk["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        text.append(content)
+    return (count, _digest(text)) if check else None
+
+
 def ours_sse(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
     from sora_core import SSEDecoder
 
@@ -155,11 +232,41 @@ def _digest(text: Iterable[str]) -> str:
 # -- the measurements ---------------------------------------------------------------------------
 
 
-def p1(chunks: int, repeat: int) -> dict[str, Any]:
+P1_PIPELINES: dict[str, Pipeline] = {
+    "ours": ours_response,
+    "ours_assembled": ours_assembled,
+    "openai": openai_validate,
+    "openai_json": openai_validate_json,
+    "httpx_sse": httpx_sse_orjson,
+    "floor": floor,
+}
+
+
+def p1(chunks: int, repeat: int, *, stdlib: bool = False) -> dict[str, Any]:
     out = {}
-    pipelines = {"ours": ours_response, "ours_assembled": ours_assembled, "openai": openai_validate}
-    for name, body in (("chat", chat_stream(chunks)), ("sora", sora_stream(chunks))):
+    pipelines = dict(P1_PIPELINES)
+    if stdlib:  # orjson is hidden: only our two and openai's
+        for name in ("httpx_sse", "floor"):
+            del pipelines[name]
+    streams = (
+        ("chat", chat_stream(chunks)),
+        ("tools", chat_stream(chunks, tools=7)),
+        ("sora", sora_stream(chunks)),
+    )
+    for name, body in streams:
         out[name] = _best(pipelines, reads(body, 4096), repeat)
+    return out
+
+
+def toolcost(chunks: int, repeat: int) -> dict[str, Any]:
+    """Our cost per chunk on a stream of content chunks only, and on one of
+    tool-call chunks only (``tools=1``), 4 KiB reads."""
+    out = {}
+    for name, body in (
+        ("content", chat_stream(chunks)),
+        ("tool_calls", chat_stream(chunks, tools=1)),
+    ):
+        out[name] = _best({"ours": ours_response}, reads(body, 4096), repeat)
     return out
 
 
@@ -257,7 +364,9 @@ def main() -> None:
     sections = set(args.sections.split(","))
     out: dict[str, Any] = {"json": "orjson" if sys.modules.get("orjson") else "stdlib"}
     if "p1" in sections:
-        out["p1"] = p1(args.chunks, args.repeat)
+        out["p1"] = p1(args.chunks, args.repeat, stdlib=args.no_orjson)
+    if "toolcost" in sections:
+        out["toolcost"] = toolcost(args.chunks, args.repeat)
     if "p1b" in sections:
         out["p1b"] = p1b(args.chunks, args.repeat)
     if "replay" in sections:

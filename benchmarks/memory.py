@@ -99,12 +99,97 @@ def run(target: int, model: str) -> dict[str, object]:
     }
 
 
+def run_client(target: int, kind: str) -> dict[str, object]:
+    """The same gigabyte, over loopback, through a client's
+    ``stream(request, assemble=False)``: a tiny server thread writes the
+    block again and again as one chunked response."""
+    import socket
+    import threading
+
+    from sora_core import ChatRequest, ChunkReceived
+
+    block, block_sse = _block(500)
+    rounds = max(1, target // block_sse)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(60)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(600)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            for _ in range(rounds):
+                conn.sendall(block)
+            conn.sendall(b"0\r\n\r\n")
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/v1"
+    request = ChatRequest(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    chunks = 0
+    setup_rss = _rss_now_kib()
+    start = time.perf_counter()
+    if kind in ("requests", "socket"):
+        module = __import__(f"sora_transports.{kind}", fromlist=["Client"])
+        client = module.Client(url, "sk-bench", max_retries=0)
+        with client, client.stream(request, assemble=False) as events:
+            for event in events:
+                chunks += type(event) is ChunkReceived
+    else:
+        module = __import__(f"sora_transports.{kind}", fromlist=["Client"])
+
+        async def main() -> int:
+            n = 0
+            client = module.Client(url, "sk-bench", max_retries=0)
+            async with client, client.stream(request, assemble=False) as events:
+                async for event in events:
+                    n += type(event) is ChunkReceived
+            return n
+
+        if kind == "trio":
+            import trio
+
+            chunks = trio.run(main)
+        else:
+            import asyncio
+
+            chunks = asyncio.run(main())
+    elapsed = time.perf_counter() - start
+    return {
+        "client": kind,
+        "sse_bytes": rounds * block_sse,
+        "chunks": chunks,
+        "seconds": elapsed,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "setup_rss_kib": setup_rss,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="P3: peak RSS over a long stream")
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--model", default="gpt-4o-mini")
+    parser.add_argument("--client", help="requests, socket, trio or asyncio: over loopback")
     args = parser.parse_args()
-    print(json.dumps(run(int(args.gib * 1024**3), args.model)))
+    target = int(args.gib * 1024**3)
+    print(json.dumps(run_client(target, args.client) if args.client else run(target, args.model)))
 
 
 if __name__ == "__main__":

@@ -81,3 +81,84 @@ def draw(sweep: dict[str, Any], path: Path, info: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+RATIOS = Path(__file__).resolve().parent.parent / "docs" / "img" / "ratios.png"
+
+
+def ratio_bars(results: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """(figure, {peer: ratio}) for the ratio plot: the peer's time over ours
+    (above 1: we are faster)."""
+    out: list[tuple[str, dict[str, float]]] = []
+    core = results.get("core")
+    if core:
+        for stream in ("chat", "tools", "sora"):
+            s = core["orjson"]["p1"][stream]["seconds"]
+            out.append(
+                (
+                    f"P1 {stream}",
+                    {
+                        peer: s[peer] / s["ours"]
+                        for peer in ("openai", "openai_json", "httpx_sse", "floor")
+                    },
+                )
+            )
+    p2 = results.get("p2")
+    if p2:
+        for kind in ("requests", "socket", "trio", "asyncio", "httpx"):
+            if kind in p2:
+                mine = min(p2[kind]["times"])
+                out.append(
+                    (
+                        f"P2 {kind}",
+                        {
+                            peer: min(p2[peer]["times"]) / mine
+                            for peer in ("httpx_sse", "openai")
+                            if peer in p2
+                        },
+                    )
+                )
+    p4 = results.get("p4")
+    if p4:
+        for key, r in p4["runs"].items():
+            kind, streams = key.split("/")
+            peer = p4["runs"].get(f"httpx_sse/{streams}")
+            if kind != "httpx_sse" and peer:
+                out.append((f"P4 {kind} {streams}", {"httpx_sse": peer["seconds"] / r["seconds"]}))
+    return out
+
+
+PEERS = {
+    "openai": ("openai: json.loads + model_validate", "#d1242f"),
+    "openai_json": ("openai: model_validate_json", "#fb8500"),
+    "httpx_sse": ("httpx + httpx-sse + orjson (dicts)", "#2a9d8f"),
+    "floor": ("floor: split + orjson (dicts)", "#6e7781"),
+}
+
+
+def draw_ratios(results: dict[str, Any], path: Path = RATIOS) -> None:
+    """One group per figure, one bar per peer: the peer's time over ours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = ratio_bars(results)
+    fig, ax = plt.subplots(figsize=(12, 4.8))
+    width = 0.2
+    for i, (peer, (label, color)) in enumerate(PEERS.items()):
+        xs = [x + (i - 1.5) * width for x, (_, r) in enumerate(bars) if peer in r]
+        ys = [r[peer] for _, r in bars if peer in r]
+        ax.bar(xs, ys, width, label=label, color=color)
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(f"{y:.2f}", (x, y), ha="center", va="bottom", fontsize=7)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([name for name, _ in bars], rotation=30, ha="right")
+    ax.set_ylabel("peer's time / ours (above 1: we are faster)")
+    ax.set_title("sora-sansio against each peer, same bytes, same run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

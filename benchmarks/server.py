@@ -2,7 +2,8 @@
 every client.
 
 It answers every request with the same pre-built bytes: a ``200`` head and
-the SSE body of :func:`benchmarks.streams.chat_stream` in chunked transfer
+the SSE body of :func:`benchmarks.streams.chat_stream` (every 7th chunk a
+tool-call delta, ``--tools``) in chunked transfer
 coding, one event per HTTP chunk. Nothing is parsed beyond the request head
 and its ``Content-Length`` body, nothing is encoded per request, and the
 response is written in 256 KiB slices, so the server costs far less than any
@@ -64,8 +65,8 @@ async def _serve_connection(
             await writer.wait_closed()
 
 
-async def _main(chunks: int, lifetime: float) -> None:
-    body = chunked(chat_stream(chunks))
+async def _main(chunks: int, lifetime: float, tools: int) -> None:
+    body = chunked(chat_stream(chunks, tools=tools))
     response = memoryview(http_head(chunked=True) + body)
     server = await asyncio.start_server(
         lambda r, w: _serve_connection(r, w, response), "127.0.0.1", 0, backlog=4096
@@ -91,9 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--lifetime", type=float, default=900.0)
+    parser.add_argument(
+        "--tools", type=int, default=7, help="every Nth chunk a tool call (0: none)"
+    )
     args = parser.parse_args()
     _raise_fd_limit()
-    asyncio.run(_main(args.chunks, args.lifetime))
+    asyncio.run(_main(args.chunks, args.lifetime, args.tools))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,29 @@ def _token(rng: random.Random) -> str:
     return rng.choice(_UNICODE if rng.random() < 0.05 else _WORDS)
 
 
-def chat_chunks(n: int, *, seed: int = 1) -> list[dict[str, Any]]:
-    """``n`` chat.completion.chunk objects of one streamed chat answer."""
+_ARGUMENTS = '{"location": "Paris, France", "unit": "celsius", "days": 3, "hourly": true}'
+
+
+def _tool_delta(k: int) -> dict[str, Any]:
+    """The ``k``-th tool-call delta of a stream: the first names the call,
+    the others carry a piece of its JSON arguments, as models stream them."""
+    if k == 0:
+        return {
+            "index": 0,
+            "id": "call_BenchQx7Tn3hF0aZ2",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": ""},
+        }
+    start = (k - 1) * 5 % len(_ARGUMENTS)
+    return {"index": 0, "function": {"arguments": _ARGUMENTS[start : start + 5]}}
+
+
+def chat_chunks(n: int, *, seed: int = 1, tools: int = 0) -> list[dict[str, Any]]:
+    """``n`` chat.completion.chunk objects of one streamed chat answer.
+
+    ``tools=7``: every 7th chunk carries a tool-call delta instead of text
+    (``tool_calls: [{"index": 0, "function": {"arguments": "..."}}]``, the
+    first with the call's id, type and name)."""
     rng = random.Random(seed)
     base = {
         "id": "chatcmpl-BenchBsfkBeAs8l4bebGdFOJ6PeG",
@@ -66,14 +87,21 @@ def chat_chunks(n: int, *, seed: int = 1) -> list[dict[str, Any]]:
             ],
         }
     ]
-    for _ in range(max(0, n - 3)):
+    calls = 0
+    for i in range(max(0, n - 3)):
+        delta: dict[str, Any]
+        if tools and i % tools == tools - 1:
+            delta = {"tool_calls": [_tool_delta(calls)]}
+            calls += 1
+        else:
+            delta = {"content": _token(rng)}
         out.append(
             {
                 **base,
                 "choices": [
                     {
                         "index": 0,
-                        "delta": {"content": _token(rng)},
+                        "delta": delta,
                         "logprobs": None,
                         "finish_reason": None,
                     }
@@ -97,9 +125,11 @@ def _event(obj: Any) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-def chat_stream(n: int, *, seed: int = 1) -> bytes:
-    """An SSE body of ``n`` chat chunks followed by ``data: [DONE]``."""
-    return b"".join(_event(c) for c in chat_chunks(n, seed=seed)) + b"data: [DONE]\n\n"
+def chat_stream(n: int, *, seed: int = 1, tools: int = 0) -> bytes:
+    """An SSE body of ``n`` chat chunks followed by ``data: [DONE]`` (``tools``:
+    see :func:`chat_chunks`)."""
+    chunks = chat_chunks(n, seed=seed, tools=tools)
+    return b"".join(_event(c) for c in chunks) + b"data: [DONE]\n\n"
 
 
 def sora_stream(n: int, *, seed: int = 2) -> bytes:

@@ -285,9 +285,15 @@ class AsyncClient(ClientBase):
 
     # -- public verbs -------------------------------------------------------------
 
-    def stream(self, request: ChatRequest) -> AsyncEventStream:
-        """The events of ``request`` as they arrive: ``async with client.stream(r) as s``."""
-        return self.run(self._config.chat_exchange(request))
+    def stream(self, request: ChatRequest, *, assemble: bool = True) -> AsyncEventStream:
+        """The events of ``request`` as they arrive: ``async with client.stream(r) as s``.
+
+        ``assemble=False`` builds no completion as the chunks arrive (the
+        result is then ``None``), so a long stream stays small in memory.
+        """
+        exchange = self._config.chat_exchange(request)
+        exchange.assemble = assemble
+        return self.run(exchange)
 
     @property
     def chat(self) -> AsyncChat:

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sora_core import (
     CallMachine,
+    ChunkReceived,
     Connect,
     Done,
     Event,
@@ -80,6 +81,9 @@ def drive(machine: CallMachine, io: SyncCallIO) -> Generator[Event, None, Any]:
         while True:
             action = machine.next_action(clock())
             cls = action.__class__
+            if cls is ChunkReceived:  # the usual one, first
+                yield action  # type: ignore[misc]
+                continue
             try:
                 if cls is Receive:
                     machine.receive_data(io.receive(action))  # type: ignore[arg-type]
@@ -114,6 +118,9 @@ async def adrive(machine: CallMachine, io: AsyncCallIO, result: list[Any]) -> As
         while True:
             action = machine.next_action(clock())
             cls = action.__class__
+            if cls is ChunkReceived:  # the usual one, first
+                yield action  # type: ignore[misc]
+                continue
             try:
                 if cls is Receive:
                     machine.receive_data(await io.receive(action))  # type: ignore[arg-type]

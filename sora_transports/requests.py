@@ -227,6 +227,7 @@ class _RequestsIO:
         self.clock = client._clock
         self.sleep = client._sleep
         self.response: requests.Response | None = None
+        self._timeout: float | None = None  # the socket's timeout, as last set
 
     def connect(self, action: Connect) -> bool:  # pragma: no cover - message level
         raise LocalProtocolError("the requests transport frames HTTP itself (no Connect)")
@@ -260,6 +261,7 @@ class _RequestsIO:
             # a redirect nobody asked for. Redirects are the machine's job.
             connecting = action.connect_timeout
             assert connecting is not None  # always set at message level
+            self._timeout = None  # requests sets the socket's timeout itself
             response = self.response = session.get_adapter(url).send(
                 prepared,
                 stream=True,
@@ -283,9 +285,12 @@ class _RequestsIO:
         response = self.response
         assert response is not None
         raw = response.raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(action.timeout.seconds)
+        seconds = action.timeout.seconds
+        if seconds != self._timeout:  # only when it changed: one syscall less per read
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(seconds)
+                self._timeout = seconds
         with _map_exceptions(action.timeout):
             return raw.read1(action.max_bytes, decode_content=False) or b""
 

@@ -67,6 +67,7 @@ class _SocketIO:
         self.sleep = client._sleep
         self.sock: socket.socket | None = None
         self.origin: Origin | None = None
+        self._timeout: float | None = None  # the socket's timeout, as last set
 
     def connect(self, action: Connect) -> bool:
         client, req = self.client, action.request
@@ -98,19 +99,24 @@ class _SocketIO:
         with _boundary(action.timeout, ConnectError, f"cannot connect to {host}", host):
             self.sock.settimeout(action.timeout.seconds)
             self.sock = self.client._tls().wrap_socket(self.sock, server_hostname=host)
+            self._timeout = None
 
     def send(self, action: Send) -> Head | None:
         assert self.sock is not None and action.data is not None
         logger.debug("%s %s", action.request.method, action.request.url)
         with _boundary(action.timeout, ConnectionLost, "the connection broke while writing"):
             self.sock.settimeout(action.timeout.seconds)
+            self._timeout = action.timeout.seconds
             self.sock.sendall(action.data)
         return None
 
     def receive(self, action: Receive) -> bytes:
         assert self.sock is not None
         with _boundary(action.timeout, ConnectionLost, "the connection broke while reading"):
-            self.sock.settimeout(action.timeout.seconds)
+            seconds = action.timeout.seconds
+            if seconds != self._timeout:  # only when it changed: one syscall less per read
+                self.sock.settimeout(seconds)
+                self._timeout = seconds
             return self.sock.recv(action.max_bytes)
 
     def release(self, reusable: bool) -> None:
