@@ -112,9 +112,8 @@ def run_socket(base_url: str) -> tuple[float, int, str]:
 
 def run_httpx(base_url: str) -> tuple[float, int, str]:
     """Our httpx adapter (``sora_transports.httpx``), when it is there."""
-    from sora_transports.httpx import Client  # type: ignore[import-not-found,unused-ignore]
-
     from sora_core import ChunkReceived
+    from sora_transports.httpx import Client  # type: ignore[import-not-found,unused-ignore]
 
     chunks, text = 0, []
     with Client(base_url, "sk-bench", max_retries=0) as client:
