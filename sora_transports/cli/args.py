@@ -468,9 +468,18 @@ def batch_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--journal", metavar="PATH", help="the SQLite journal (default: beside FILE)")
     p.add_argument(
-        "--concurrency", type=_positive_whole, default=4, metavar="N", help="(default %(default)s)"
+        "--concurrency",
+        type=_positive_whole,
+        default=4,
+        metavar="N",
+        help="how many generations run at once (default %(default)s; lowered on repeated 429s)",
     )
-    p.add_argument("--endpoint", choices=("chat", "videos"), default="chat", help="%(default)s")
+    p.add_argument(
+        "--endpoint",
+        choices=("chat", "videos"),
+        default="chat",
+        help="submit through the chat stream or the task API (default %(default)s)",
+    )
     p.add_argument("--download", metavar="DIR", help="save each video into DIR")
     p.add_argument(
         "--retry-failed",
