@@ -10,36 +10,30 @@ backends); for another runtime, write one and pass it as ``backend=``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sora_core import (
     CallMachine,
-    ChatCompletion,
     ChatRequest,
     Connect,
     Event,
     LocalProtocolError,
     Receive,
-    ResponseStarted,
     Send,
     Sleep,
     SoraError,
     StartTLS,
-    VideoResult,
 )
 
-from ._client_core import ClientBase, logger, ssl_context
+from ._client_core import ClientBase, StreamView, logger, ssl_context
 from ._drive import AsyncCallIO, Pool, adrive
-from ._openai import AsyncChat, AsyncModels, with_options
+from ._openai import AsyncChat, AsyncModels
 from ._streams import AsyncByteStream
 
 if TYPE_CHECKING:
     import ssl
-
-    from typing_extensions import Self
 
     from ._videos import AsyncVideos
 
@@ -164,7 +158,7 @@ class _WireIO:
             await self.backend.close(stream)
 
 
-class AsyncEventStream:
+class AsyncEventStream(StreamView):
     """The events of one call: ``async with client.stream(request) as events``.
 
     Iterate it for the core's events (``ResponseStarted``, ``ChunkReceived``,
@@ -203,23 +197,6 @@ class AsyncEventStream:
     def result(self) -> Any:
         """The call's result, once the stream ended (``None`` before)."""
         return self._result[0] if self._result else None
-
-    @property
-    def response(self) -> ResponseStarted | None:
-        """The status and headers, once they arrived."""
-        return self.machine.response
-
-    @property
-    def partial(self) -> ChatCompletion | None:
-        """The completion assembled from what arrived so far."""
-        partial: ChatCompletion | None = self.machine.partial
-        return partial
-
-    @property
-    def video(self) -> VideoResult | None:
-        """The sora result so far (task id and links survive a dropped connection)."""
-        video: VideoResult | None = self.machine.video
-        return video
 
 
 class AsyncClient(ClientBase):
@@ -311,49 +288,6 @@ class AsyncClient(ClientBase):
     def models(self) -> AsyncModels:
         """``await client.models.list()`` / ``await client.models.retrieve(id)``."""
         return AsyncModels(self)
-
-    def with_options(self, **options: Any) -> Self:
-        """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,
-        ``default_headers`` or ``default_query`` changed (connections shared)."""
-        clone: Self = with_options(self, **options)
-        return clone
-
-    async def generate_video(
-        self,
-        prompt: str,
-        *,
-        model: str = "sora-2",
-        image: str | bytes | os.PathLike[str] | None = None,
-        size: str | None = None,
-        seconds: int | str | None = None,
-        stream: bool = True,
-        on_event: Callable[[Event], None] | None = None,
-        extra: Mapping[str, Any] | None = None,
-        endpoint: str = "chat",
-    ) -> VideoResult:
-        """Run a sora generation to its :class:`~sora_core.VideoResult`.
-
-        ``on_event`` sees every event (progress among them). The video layer
-        runs whatever the model is called. ``stream=False`` waits for one
-        whole answer instead of streaming progress; ``endpoint="videos"``
-        uses the relay's task API instead of the chat stream. A stream that
-        breaks after the task id is followed by polling the task, never
-        submitted again. Raises :class:`~sora_core.VideoGenerationFailed`
-        (``.video`` set) when the relay reports a failure; any error keeps
-        ``.video``, so the task id and links survive. The same as
-        ``client.videos.generate_video`` (which takes a few more options).
-        """
-        return await self.videos.generate_video(
-            prompt,
-            model=model,
-            image=image,
-            size=size,
-            seconds=seconds,
-            stream=stream,
-            on_event=on_event,
-            extra=extra,
-            endpoint=endpoint,
-        )
 
     async def aclose(self) -> None:
         """Close the idle connections; the client refuses new calls afterwards."""

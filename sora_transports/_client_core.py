@@ -25,6 +25,7 @@ import attrs
 
 from sora_core import (
     CallMachine,
+    ChatCompletion,
     ChatExchange,
     ChatRequest,
     HTTPRequest,
@@ -32,9 +33,11 @@ from sora_core import (
     Limits,
     LocalProtocolError,
     Proxies,
+    ResponseStarted,
     RetryPolicy,
     SoraError,
     TransportError,
+    VideoResult,
     build_request,
     image_part,
     text_part,
@@ -45,12 +48,15 @@ from sora_core._redact import REDACTED, redact, redact_headers
 if TYPE_CHECKING:
     import ssl
 
+    from typing_extensions import Self
+
     from sora_core._models import JSON
 
 __all__ = [
     "REDACTED",
     "ClientBase",
     "ClientConfig",
+    "StreamView",
     "check_head_size",
     "configure",
     "image_url",
@@ -256,6 +262,30 @@ def configure(
     return config
 
 
+class StreamView:
+    """What an event stream shows of its call, sync or async: the head, the
+    completion so far and the video so far (kept after any error)."""
+
+    machine: CallMachine
+
+    @property
+    def response(self) -> ResponseStarted | None:
+        """The status and headers, once they arrived."""
+        return self.machine.response
+
+    @property
+    def partial(self) -> ChatCompletion | None:
+        """The completion assembled from what arrived so far."""
+        partial: ChatCompletion | None = self.machine.partial
+        return partial
+
+    @property
+    def video(self) -> VideoResult | None:
+        """The sora result so far (task id and links survive a dropped connection)."""
+        video: VideoResult | None = self.machine.video
+        return video
+
+
 class ClientBase:
     """What every client is built from, sync or async: its checked settings.
 
@@ -326,6 +356,31 @@ class ClientBase:
     def config(self) -> ClientConfig:
         """The resolved settings (the token is kept out of its repr)."""
         return self._config
+
+    def with_options(self, **options: Any) -> Self:
+        """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,
+        ``default_headers`` or ``default_query`` changed (connections shared)."""
+        from ._openai import with_options
+
+        clone: Self = with_options(self, **options)
+        return clone
+
+    @property
+    def generate_video(self) -> Any:
+        """Run a sora generation to its :class:`~sora_core.VideoResult`:
+        ``client.generate_video(prompt, model=, image=, size=, seconds=,
+        stream=, on_event=, extra=, endpoint=)`` (awaited on an async client).
+
+        The same verb as ``client.videos.generate_video`` (which takes a few
+        more options): ``on_event`` sees every event (progress among them);
+        ``stream=False`` waits for one whole answer; ``endpoint="videos"`` uses
+        the relay's task API instead of the chat stream. A stream that breaks
+        after the task id is followed by polling the task, never submitted
+        again. Raises :class:`~sora_core.VideoGenerationError` (``.video``
+        set) when the relay reports a failure; any error keeps ``.video``, so
+        the task id and links survive.
+        """
+        return getattr(self, "videos").generate_video  # noqa: B009 - defined per runtime
 
 
 def is_ssl_context(value: object) -> bool:

@@ -7,30 +7,24 @@ HTTP itself (``_wire``); the verbs and the event stream live here once.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sora_core import (
     CallMachine,
-    ChatCompletion,
     ChatRequest,
     Event,
     LocalProtocolError,
-    ResponseStarted,
     Sleep,
     SoraError,
-    VideoResult,
 )
 
-from ._client_core import ClientBase
+from ._client_core import ClientBase, StreamView
 from ._drive import SyncCallIO, drive
-from ._openai import Chat, Models, with_options
+from ._openai import Chat, Models
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from ._videos import Videos
 
 __all__ = ["EventStream", "Flow", "SyncClient"]
@@ -39,7 +33,7 @@ Flow = Generator[Any, Any, Any]
 """A multi-call flow: yields exchanges and ``Sleep`` steps, returns a result."""
 
 
-class EventStream:
+class EventStream(StreamView):
     """The events of one call: ``with client.stream(request) as events``.
 
     Iterate it for the core's events (``ResponseStarted``, ``ChunkReceived``,
@@ -77,23 +71,6 @@ class EventStream:
     def close(self) -> None:
         """Stop reading; the connection is closed unless the response was read whole."""
         self._events.close()
-
-    @property
-    def response(self) -> ResponseStarted | None:
-        """The status and headers, once they arrived."""
-        return self.machine.response
-
-    @property
-    def partial(self) -> ChatCompletion | None:
-        """The completion assembled from what arrived so far."""
-        partial: ChatCompletion | None = self.machine.partial
-        return partial
-
-    @property
-    def video(self) -> VideoResult | None:
-        """The sora result so far (task id and links survive a dropped connection)."""
-        video: VideoResult | None = self.machine.video
-        return video
 
 
 class SyncClient(ClientBase):
@@ -211,46 +188,3 @@ class SyncClient(ClientBase):
     def models(self) -> Models:
         """``client.models.list()`` / ``client.models.retrieve(id)``."""
         return Models(self)
-
-    def with_options(self, **options: Any) -> Self:
-        """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,
-        ``default_headers`` or ``default_query`` changed (connections shared)."""
-        clone: Self = with_options(self, **options)
-        return clone
-
-    def generate_video(
-        self,
-        prompt: str,
-        *,
-        model: str = "sora-2",
-        image: str | bytes | os.PathLike[str] | None = None,
-        size: str | None = None,
-        seconds: int | str | None = None,
-        stream: bool = True,
-        on_event: Callable[[Event], None] | None = None,
-        extra: Mapping[str, Any] | None = None,
-        endpoint: str = "chat",
-    ) -> VideoResult:
-        """Run a sora generation to its :class:`~sora_core.VideoResult`.
-
-        ``on_event`` sees every event (progress among them). The video layer
-        runs whatever the model is called. ``stream=False`` waits for one
-        whole answer instead of streaming progress; ``endpoint="videos"``
-        uses the relay's task API instead of the chat stream. A stream that
-        breaks after the task id is followed by polling the task, never
-        submitted again. Raises :class:`~sora_core.VideoGenerationFailed`
-        (``.video`` set) when the relay reports a failure; any error keeps
-        ``.video``, so the task id and links survive. The same as
-        ``client.videos.generate_video`` (which takes a few more options).
-        """
-        return self.videos.generate_video(
-            prompt,
-            model=model,
-            image=image,
-            size=size,
-            seconds=seconds,
-            stream=stream,
-            on_event=on_event,
-            extra=extra,
-            endpoint=endpoint,
-        )

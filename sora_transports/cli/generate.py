@@ -95,12 +95,14 @@ def _run_video(
 
     def sync(client: RequestsClient) -> VideoResult:
         if not hasattr(client, "videos"):  # a registered client without the task API
-            return client.generate_video(job.prompt, **plain)
+            plain_result: VideoResult = client.generate_video(job.prompt, **plain)
+            return plain_result
         return client.videos.generate_video(job.prompt, **kwargs)
 
     async def run_async(client: AsyncClient) -> VideoResult:
         if not hasattr(client, "videos"):
-            return await client.generate_video(job.prompt, **plain)
+            plain_result: VideoResult = await client.generate_video(job.prompt, **plain)
+            return plain_result
         return await client.videos.generate_video(job.prompt, **kwargs)
 
     return run_client(opts, sync, run_async)
