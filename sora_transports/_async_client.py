@@ -35,6 +35,8 @@ from ._streams import AsyncByteStream
 if TYPE_CHECKING:
     import ssl
 
+    from typing_extensions import Self
+
     from ._videos import AsyncVideos
 
 __all__ = ["AsyncBackend", "AsyncClient", "AsyncEventStream"]
@@ -295,7 +297,7 @@ class AsyncClient(ClientBase):
         for stream in self._pool.drop():
             await self._backend.close(stream)
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -25,6 +25,8 @@ from ._drive import SyncCallIO, drive
 from ._openai import Chat, Models
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from ._videos import Videos
 
 __all__ = ["EventStream", "Flow", "SyncClient"]
@@ -110,7 +112,7 @@ class SyncClient(ClientBase):
         """Close the connections; the client refuses new calls afterwards."""
         self._closed = True
 
-    def __enter__(self) -> SyncClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

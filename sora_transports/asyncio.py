@@ -166,6 +166,3 @@ class Client(AsyncClient):
     def default_backend() -> AsyncBackend:
         """A fresh :class:`AsyncioBackend`."""
         return AsyncioBackend()
-
-    async def __aenter__(self) -> Client:
-        return self

@@ -272,6 +272,3 @@ class Client(AsyncClient):
 
     def _io(self) -> _FetchIO:
         return _FetchIO(self)
-
-    async def __aenter__(self) -> Client:
-        return self

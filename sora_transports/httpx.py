@@ -427,9 +427,6 @@ class Client(SyncClient):
         for http in self._clients.made.values():
             http.close()
 
-    def __enter__(self) -> Client:
-        return self
-
 
 class _AnyioBackend:
     """Only the clock and the sleep: httpx opens its own connections."""
@@ -488,6 +485,3 @@ class AsyncClient(_AsyncClientBase):
         await super().aclose()
         for http in self._clients.made.values():
             await http.aclose()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self

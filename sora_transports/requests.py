@@ -356,6 +356,3 @@ class Client(SyncClient):
         super().close()
         if self._own_session:
             self._session.close()
-
-    def __enter__(self) -> Client:
-        return self

@@ -159,6 +159,3 @@ class Client(SyncClient):
         self._pool.closed = True
         for sock in self._pool.drop():
             sock.close()
-
-    def __enter__(self) -> Client:
-        return self

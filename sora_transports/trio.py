@@ -157,6 +157,3 @@ class Client(AsyncClient):
     def default_backend() -> AsyncBackend:
         """A fresh :class:`TrioBackend`."""
         return TrioBackend()
-
-    async def __aenter__(self) -> Client:
-        return self
