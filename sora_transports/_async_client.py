@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sora_core import (
     CallMachine,
-    ChatRequest,
     Connect,
     Event,
     LocalProtocolError,
@@ -201,7 +200,7 @@ class AsyncEventStream(StreamView):
         return self._result[0] if self._result else None
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(ClientBase[AsyncEventStream]):
     """An async chat completions client at the wire level, over a backend.
 
     :class:`sora_transports.trio.Client` and
@@ -263,16 +262,6 @@ class AsyncClient(ClientBase):
         return resource
 
     # -- public verbs -------------------------------------------------------------
-
-    def stream(self, request: ChatRequest, *, assemble: bool = True) -> AsyncEventStream:
-        """The events of ``request`` as they arrive: ``async with client.stream(r) as s``.
-
-        ``assemble=False`` builds no completion as the chunks arrive (the
-        result is then ``None``), so a long stream stays small in memory.
-        """
-        exchange = self._config.chat_exchange(request)
-        exchange.assemble = assemble
-        return self.run(exchange)
 
     @property
     def chat(self) -> AsyncChat:

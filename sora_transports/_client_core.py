@@ -18,7 +18,7 @@ import mimetypes
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
@@ -286,8 +286,13 @@ class StreamView:
         return video
 
 
-class ClientBase:
-    """What every client is built from, sync or async: its checked settings.
+StreamT = TypeVar("StreamT")
+
+
+class ClientBase(Generic[StreamT]):
+    """What every client is built from, sync or async: its checked settings,
+    and the verbs that only build an exchange for :meth:`run` (``StreamT`` is
+    the sync or async event stream).
 
     ``base_url`` and ``api_key`` default to ``SORA_BASE_URL`` /
     ``SORA_API_KEY`` (then ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``).
@@ -356,6 +361,20 @@ class ClientBase:
     def config(self) -> ClientConfig:
         """The resolved settings (the token is kept out of its repr)."""
         return self._config
+
+    def run(self, exchange: Any) -> StreamT:
+        """A stream of events running ``exchange`` (any :class:`~sora_core.Exchange`)."""
+        raise NotImplementedError
+
+    def stream(self, request: ChatRequest, *, assemble: bool = True) -> StreamT:
+        """The events of ``request`` as they arrive (``with`` / ``async with``).
+
+        ``assemble=False`` builds no completion as the chunks arrive (the
+        result is then ``None``), so a long stream stays small in memory.
+        """
+        exchange = self._config.chat_exchange(request)
+        exchange.assemble = assemble
+        return self.run(exchange)
 
     def with_options(self, **options: Any) -> Self:
         """A copy with ``base_url``, ``api_key``, ``timeout``, ``max_retries``,

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from sora_core import (
     CallMachine,
-    ChatRequest,
     Event,
     LocalProtocolError,
     Sleep,
@@ -75,7 +74,7 @@ class EventStream(StreamView):
         self._events.close()
 
 
-class SyncClient(ClientBase):
+class SyncClient(ClientBase[EventStream]):
     """The verbs of a synchronous client (see :class:`sora_transports.requests.Client`).
 
     The settings are :class:`~sora_transports._client_core.ClientBase`'s;
@@ -163,16 +162,6 @@ class SyncClient(ClientBase):
                 error = exc
 
     # -- public verbs ----------------------------------------------------------------------
-
-    def stream(self, request: ChatRequest, *, assemble: bool = True) -> EventStream:
-        """The events of ``request`` as they arrive: ``with client.stream(r) as s``.
-
-        ``assemble=False`` builds no completion as the chunks arrive (the
-        result is then ``None``), so a long stream stays small in memory.
-        """
-        exchange = self._config.chat_exchange(request)
-        exchange.assemble = assemble
-        return self.run(exchange)
 
     @property
     def chat(self) -> Chat:
