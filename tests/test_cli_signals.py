@@ -133,7 +133,7 @@ def test_generate_into_a_closed_pipe_is_quiet(slow: Emulator) -> None:
 def test_interrupted_on_a_terminal_says_how_to_pick_the_task_up(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def interrupted(opts: Any, job: Any, on_event: Any) -> Any:
+    def interrupted(opts: Any, job: Any, on_event: Any, on_note: Any = None) -> Any:
         on_event(VideoTaskInfo("task_abc123", ("https://relay.test/t/task_abc123",)))
         on_event(VideoProgress(40.0))
         raise KeyboardInterrupt
