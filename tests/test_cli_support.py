@@ -22,7 +22,7 @@ TOKEN = "sk-test-SECRET-123"
 HERE = pathlib.Path(__file__).parent
 STREAMS = sorted((HERE / "fixtures" / "relay-streams").glob("*.sse"))
 ROOT = HERE.parent
-TRANSPORTS = ("requests", "trio", "asyncio", "httpx")
+TRANSPORTS = ("requests", "socket", "trio", "asyncio", "httpx")
 
 
 @pytest.fixture(autouse=True, name="_clean_env")
