@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _json
 from ._accumulate import ChunkAccumulator
@@ -47,7 +47,9 @@ from ._models import (
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
 from ._sse import SSEDecoder
 from ._video import VideoResult
-from ._video_tracker import VideoTracker
+
+if TYPE_CHECKING:
+    from ._video_tracker import VideoTracker
 
 __all__ = ["ChatResponse", "ChatResponseReader"]
 
@@ -257,7 +259,13 @@ class ChatResponseReader:
         self.headers: Headers = ()
         if video is None:
             video = bool(model) and str(model).lower().startswith("sora")
-        self._tracker = VideoTracker() if video else None
+        self._tracker: VideoTracker | None = None
+        if video:
+            # The video layer (its table of relay phrasings compiles ~40
+            # regular expressions) loads with the first sora response only.
+            from ._video_tracker import VideoTracker
+
+            self._tracker = VideoTracker()
         self._acc = ChunkAccumulator() if assemble else None
         self._state = _HEADERS
         self._error: SoraError | None = None
