@@ -34,7 +34,6 @@ def _child(args: argparse.Namespace) -> None:
     import anyio
 
     from sora_transports.batch import ChatGenerator, parse_lines, run_batch
-    from tests.test_batch_emulator import emulator_poll
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -48,7 +47,8 @@ def _child(args: argparse.Namespace) -> None:
         else:
             from sora_transports.asyncio import Client as C  # type: ignore[assignment]
         async with C(args.base_url, "k", max_retries=0, connect_timeout=30) as client:
-            gen = ChatGenerator(client, poll=emulator_poll(args.base_url), poll_interval=0.05)
+            # Broken streams are followed through the client's own task API.
+            gen = ChatGenerator(client, poll_interval=0.05)
             return await run_batch(items, args.journal, gen, concurrency=args.concurrency)
 
     started = time.perf_counter()
