@@ -226,6 +226,12 @@ class CallMachine:
         self.limits = limits or Limits()
         self._secret = secret
         self._read_size = read_size
+        # Without a deadline every read has the same budget: one action, made
+        # once (a stream of 100,000 reads need not build 200,000 objects).
+        self._receive: Receive | None = None
+        if deadline is None:
+            idle = self._call.read_budget(0.0)
+            self._receive = Receive(idle, read_size)
         self._queue: deque[Action | Event] = deque()
         self._state = _START
         self._fresh = False
@@ -306,7 +312,10 @@ class CallMachine:
             failure, self._failure = self._failure, None
             self._fail(failure, now)
         elif state is _READ:
-            self._queue.append(Receive(self._call.read_budget(now), self._read_size))
+            receive = self._receive
+            if receive is None:  # a deadline: each read gets what is left of it
+                receive = Receive(self._call.read_budget(now), self._read_size)
+            self._queue.append(receive)
         elif state is _START:
             self._begin(now)
         elif state is _SEND:
