@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sora_core import (
     APIStatusError,
@@ -367,3 +369,35 @@ def test_a_failure_mid_stream_keeps_what_came(error: Exception) -> None:
                 seen.append(action)
     assert info.value.partial is not None and info.value.partial.text == "kept"  # type: ignore[attr-defined]
     assert any(isinstance(e, ChunkReceived) for e in seen)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    head=st.sampled_from(
+        [
+            b"",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 500 Oops\r\nContent-Length: 5\r\n\r\n",
+            b"HTTP/1.1 307 Moved\r\nLocation: /x\r\n\r\n",
+            b"HTTP/1.1 429 Slow\r\nRetry-After: 1\r\n\r\n",
+        ]
+    ),
+    body=st.binary(max_size=300),
+    splits=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_garbage_in_gives_only_the_projects_remote_errors(
+    head: bytes, body: bytes, splits: list[int]
+) -> None:
+    # Whatever the peer sends, the machine ends the call with a result or
+    # with the project's own error, never a misuse error (that would be the
+    # machine's own bug) and never anything else.
+    from sora_core import SoraError
+
+    answers = deque([head + body] * 8)  # up to 5 redirects, or 2 retries
+    try:
+        drive(machine(follow_redirects=True), Script(answers, splits))
+    except LocalProtocolError as exc:  # pragma: no cover - a failure of this test
+        raise AssertionError(f"the machine blamed its caller: {exc}") from exc
+    except SoraError:
+        pass
