@@ -26,25 +26,33 @@ __all__ = ["Display", "JsonDisplay", "NullDisplay", "TerminalDisplay", "TextDisp
 
 
 class Display(Protocol):
-    """The runner's reports (every method is called from the event loop)."""
+    """The runner's reports (every method is called from the event loop).
+
+    Each does nothing here: a display overrides what it shows."""
 
     def start(self, reconciliation: Reconciliation, counts: dict[str, int], todo: int) -> None:
         """The run begins: what reconciling changed, the journal's counts, items to run."""
+        return None
 
     def running(self, item: BatchItem, task_id: str | None = None) -> None:
         """An item is being submitted (or followed, with its ``task_id``)."""
+        return None
 
     def task(self, key: str, task_id: str) -> None:
         """An item's task id is known (and committed)."""
+        return None
 
     def progress(self, key: str, percent: float) -> None:
         """An item's progress."""
+        return None
 
     def note(self, key: str, message: str) -> None:
         """Something worth a glance (a retry, a 429 pause, a broken stream)."""
+        return None
 
     def unfinished(self, key: str, task_id: str, reason: str) -> None:
         """An item could not be followed to its end in this run (it stays submitted)."""
+        return None
 
     def finished(
         self,
@@ -56,45 +64,16 @@ class Display(Protocol):
         error: str | None,
     ) -> None:
         """An item succeeded or failed (committed)."""
+        return None
 
     def close(self, counts: dict[str, int]) -> None:
         """The run is over; ``counts`` are the journal's."""
+        return None
 
 
-class NullDisplay:
-    """Shows nothing (the Python API's default)."""
-
-    def start(self, reconciliation: Reconciliation, counts: dict[str, int], todo: int) -> None:
-        pass
-
-    def running(self, item: BatchItem, task_id: str | None = None) -> None:
-        pass
-
-    def task(self, key: str, task_id: str) -> None:
-        pass
-
-    def progress(self, key: str, percent: float) -> None:
-        pass
-
-    def note(self, key: str, message: str) -> None:
-        pass
-
-    def unfinished(self, key: str, task_id: str, reason: str) -> None:
-        pass
-
-    def finished(
-        self,
-        item: BatchItem,
-        state: str,
-        task_id: str | None,
-        video_url: str | None,
-        file: str | None,
-        error: str | None,
-    ) -> None:
-        pass
-
-    def close(self, counts: dict[str, int]) -> None:
-        pass
+class NullDisplay(Display):
+    """Shows nothing (the Python API's default): every report of
+    :class:`Display` is a no-op, and the other displays start from it."""
 
 
 def _name(item: BatchItem) -> str:
