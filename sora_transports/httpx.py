@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -368,9 +368,16 @@ def _own_client_args(verify: Any, proxy: Proxy | None) -> dict[str, Any]:
 class _OwnClients(Generic[H]):
     """The httpx clients a sora client made itself: one per proxy (``None``: direct)."""
 
-    def __init__(self, make: Callable[[Proxy | None], H], given: H | None) -> None:
-        self._make = make
+    def __init__(self, kind: Callable[..., H], given: H | None, options: Mapping[str, Any]) -> None:
+        if given is not None and "verify" in options:
+            name = f"httpx.{type(given).__name__}"
+            raise LocalProtocolError(
+                f"verify=... needs the client's own {name}; with http_client=..., "
+                f"pass verify to your {name}"
+            )
+        self._kind = kind
         self.given = given
+        self.verify: Any = True  # the sora client's, once its settings are checked
         self.made: dict[str | None, H] = {}
 
     def get(self, proxy: Proxy | None) -> H:
@@ -379,7 +386,7 @@ class _OwnClients(Generic[H]):
         key = proxy.url if proxy is not None else None
         client = self.made.get(key)
         if client is None:
-            client = self.made[key] = self._make(proxy)
+            client = self.made[key] = self._kind(**_own_client_args(self.verify, proxy))
         return client
 
 
@@ -404,16 +411,10 @@ class Client(SyncClient):
         http_client: httpx.Client | None = None,
         **options: Any,
     ) -> None:
-        if http_client is not None and "verify" in options:
-            raise LocalProtocolError(
-                "verify=... needs the client's own httpx.Client; with http_client=..., "
-                "pass verify to your httpx.Client"
-            )
+        clients = _OwnClients(httpx.Client, http_client, options)
         super().__init__(base_url, api_key, **options)
-        verify = self._config.verify
-        self._clients = _OwnClients(
-            lambda proxy: httpx.Client(**_own_client_args(verify, proxy)), http_client
-        )
+        clients.verify = self._config.verify
+        self._clients = clients
 
     def _http_for(self, proxy: Proxy | None) -> httpx.Client:
         return self._clients.get(proxy)
@@ -458,16 +459,10 @@ class AsyncClient(_AsyncClientBase):
         http_client: httpx.AsyncClient | None = None,
         **options: Any,
     ) -> None:
-        if http_client is not None and "verify" in options:
-            raise LocalProtocolError(
-                "verify=... needs the client's own httpx.AsyncClient; with http_client=..., "
-                "pass verify to your httpx.AsyncClient"
-            )
+        clients = _OwnClients(httpx.AsyncClient, http_client, options)
         super().__init__(base_url, api_key, **options)
-        verify = self._config.verify
-        self._clients = _OwnClients(
-            lambda proxy: httpx.AsyncClient(**_own_client_args(verify, proxy)), http_client
-        )
+        clients.verify = self._config.verify
+        self._clients = clients
 
     def _http_for(self, proxy: Proxy | None) -> httpx.AsyncClient:
         return self._clients.get(proxy)
