@@ -26,7 +26,7 @@ from sora_core import (
     StartTLS,
 )
 
-from ._client_core import ClientBase, StreamView, logger, ssl_context
+from ._client_core import ClientBase, ClientConfig, StreamView, logger, ssl_context
 from ._drive import AsyncCallIO, Pool, adrive
 from ._openai import AsyncChat, AsyncModels
 from ._streams import AsyncByteStream
@@ -299,15 +299,22 @@ class AsyncClient(ClientBase[AsyncEventStream]):
     def _io(self) -> AsyncCallIO:
         return _WireIO(self)
 
-    def run(self, exchange: Any) -> AsyncEventStream:
-        """An :class:`AsyncEventStream` running ``exchange`` (any :class:`~sora_core.Exchange`)."""
+    def run(self, exchange: Any, *, config: ClientConfig | None = None) -> AsyncEventStream:
+        """An :class:`AsyncEventStream` running ``exchange`` (any
+        :class:`~sora_core.Exchange`); ``config``: settings for this call only."""
         if self._closed:
             raise LocalProtocolError("this client is closed")
-        machine = self._config.machine(exchange, None, wire=self._wire)
+        machine = (config or self._config).machine(exchange, None, wire=self._wire)
         return AsyncEventStream(machine, self._io())
 
-    async def _call(self, exchange: Any, on_event: Callable[[Event], None] | None = None) -> Any:
-        async with self.run(exchange) as events:
+    async def _call(
+        self,
+        exchange: Any,
+        on_event: Callable[[Event], None] | None = None,
+        *,
+        config: ClientConfig | None = None,
+    ) -> Any:
+        async with self.run(exchange, config=config) as events:
             async for event in events:
                 if on_event is not None:
                     on_event(event)

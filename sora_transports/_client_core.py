@@ -362,8 +362,9 @@ class ClientBase(Generic[StreamT]):
         """The resolved settings (the token is kept out of its repr)."""
         return self._config
 
-    def run(self, exchange: Any) -> StreamT:
-        """A stream of events running ``exchange`` (any :class:`~sora_core.Exchange`)."""
+    def run(self, exchange: Any, *, config: ClientConfig | None = None) -> StreamT:
+        """A stream of events running ``exchange`` (any :class:`~sora_core.Exchange`),
+        with ``config`` for this call only when given."""
         raise NotImplementedError
 
     def stream(self, request: ChatRequest, *, assemble: bool = True) -> StreamT:

@@ -150,24 +150,13 @@ class _Call:
         )
         return JSONExchange(http, build, what)
 
+    def models(self) -> JSONExchange[Any]:
+        """``GET /models``."""
+        return self.get("/models", parse_model_page, "a JSON model list")
 
-def _sync_run(client: SyncClient, call: _Call, exchange: Any) -> EventStream:
-    from ._drive import drive
-    from ._sync import EventStream
-
-    if client._closed:
-        raise LocalProtocolError("this client is closed")
-    machine = call.config.machine(exchange, client._clock(), wire=client._wire)
-    return EventStream(machine, drive(machine, client._io()))
-
-
-def _async_run(client: AsyncClient, call: _Call, exchange: Any) -> AsyncEventStream:
-    from ._async_client import AsyncEventStream
-
-    if client._closed:
-        raise LocalProtocolError("this client is closed")
-    machine = call.config.machine(exchange, None, wire=client._wire)
-    return AsyncEventStream(machine, client._io())
+    def model(self, model: str) -> JSONExchange[Any]:
+        """``GET /models/{model}``."""
+        return self.get("/models/" + path_segment(model, "model id"), parse_model, "a model")
 
 
 # -- streams ---------------------------------------------------------------------------
@@ -320,10 +309,10 @@ class Completions:
             model, messages, stream=stream, extra_body=extra_body, **fields
         )
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        events = _sync_run(self._client, call, call.chat(request))
+        exchange = call.chat(request)
         if stream:
-            return Stream(events)
-        return _drain(events)
+            return Stream(self._client.run(exchange, config=call.config))
+        return self._client._call(exchange, config=call.config)
 
 
 class Chat:
@@ -355,8 +344,7 @@ class Models:
     ) -> ModelPage:
         """``GET /models``: a :class:`ModelPage` (iterate it, or ``.data``)."""
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        exchange = call.get("/models", parse_model_page, "a JSON model list")
-        page: ModelPage = _drain(_sync_run(self._client, call, exchange))
+        page: ModelPage = self._client._call(call.models(), config=call.config)
         return page
 
     def retrieve(
@@ -369,23 +357,8 @@ class Models:
     ) -> Model:
         """``GET /models/{model}``: one :class:`Model`."""
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        path = "/models/" + path_segment(model, "model id")
-        found: Model = _drain(_sync_run(self._client, call, call.get(path, parse_model, "a model")))
+        found: Model = self._client._call(call.model(model), config=call.config)
         return found
-
-
-def _drain(events: EventStream) -> Any:
-    with events:
-        for _ in events:
-            pass
-        return events.result
-
-
-async def _adrain(events: AsyncEventStream) -> Any:
-    async with events:
-        async for _ in events:
-            pass
-        return events.result
 
 
 def _checked(request: Any) -> ChatRequest:
@@ -426,10 +399,10 @@ class AsyncCompletions:
             model, messages, stream=stream, extra_body=extra_body, **fields
         )
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        events = _async_run(self._client, call, call.chat(request))
+        exchange = call.chat(request)
         if stream:
-            return AsyncStream(events)
-        return await _adrain(events)
+            return AsyncStream(self._client.run(exchange, config=call.config))
+        return await self._client._call(exchange, config=call.config)
 
 
 class AsyncChat:
@@ -461,8 +434,7 @@ class AsyncModels:
     ) -> ModelPage:
         """``GET /models``: a :class:`ModelPage`."""
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        exchange = call.get("/models", parse_model_page, "a JSON model list")
-        page: ModelPage = await _adrain(_async_run(self._client, call, exchange))
+        page: ModelPage = await self._client._call(call.models(), config=call.config)
         return page
 
     async def retrieve(
@@ -475,9 +447,7 @@ class AsyncModels:
     ) -> Model:
         """``GET /models/{model}``: one :class:`Model`."""
         call = _Call(self._client, timeout, extra_headers, extra_query)
-        path = "/models/" + path_segment(model, "model id")
-        exchange = call.get(path, parse_model, "a model")
-        found: Model = await _adrain(_async_run(self._client, call, exchange))
+        found: Model = await self._client._call(call.model(model), config=call.config)
         return found
 
 

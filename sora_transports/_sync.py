@@ -19,7 +19,7 @@ from sora_core import (
     SoraError,
 )
 
-from ._client_core import ClientBase, StreamView
+from ._client_core import ClientBase, ClientConfig, StreamView
 from ._drive import SyncCallIO, drive
 from ._openai import Chat, Models
 
@@ -121,15 +121,22 @@ class SyncClient(ClientBase[EventStream]):
 
     # -- running exchanges --------------------------------------------------------------
 
-    def run(self, exchange: Any) -> EventStream:
-        """An :class:`EventStream` running ``exchange`` (any :class:`~sora_core.Exchange`)."""
+    def run(self, exchange: Any, *, config: ClientConfig | None = None) -> EventStream:
+        """An :class:`EventStream` running ``exchange`` (any :class:`~sora_core.Exchange`);
+        ``config``: settings for this call only (``timeout=`` and the like)."""
         if self._closed:
             raise LocalProtocolError("this client is closed")
-        machine = self._config.machine(exchange, self._clock(), wire=self._wire)
+        machine = (config or self._config).machine(exchange, self._clock(), wire=self._wire)
         return EventStream(machine, drive(machine, self._io()))
 
-    def _call(self, exchange: Any, on_event: Callable[[Event], None] | None = None) -> Any:
-        with self.run(exchange) as events:
+    def _call(
+        self,
+        exchange: Any,
+        on_event: Callable[[Event], None] | None = None,
+        *,
+        config: ClientConfig | None = None,
+    ) -> Any:
+        with self.run(exchange, config=config) as events:
             for event in events:
                 if on_event is not None:
                     on_event(event)
