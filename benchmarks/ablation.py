@@ -84,7 +84,7 @@ def micro(repeat: int, number: int = 20_000) -> None:
 
     import orjson
 
-    from sora_core._models import structure_chunk
+    from sora_core._structure import structure_chunk
 
     base = chat_chunks(3)[1]
     kinds = {

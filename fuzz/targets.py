@@ -36,7 +36,7 @@ from sora_core import (
     SSEDecoder,
     VideoTracker,
 )
-from sora_core._models import structure_chunk
+from sora_core._structure import structure_chunk
 
 __all__ = ["TARGETS", "pieces", "run_target"]
 

@@ -41,7 +41,7 @@ _WHERE: dict[str, str] = {
     "Action": "_machine",
     "APIConnectionError": "_errors",
     "APIError": "_errors",
-    "APIErrorBody": "_models",
+    "APIErrorBody": "_shapes",
     "APIErrorReceived": "_events",
     "APIStatusError": "_errors",
     "APIStreamError": "_errors",
@@ -53,17 +53,17 @@ _WHERE: dict[str, str] = {
     "build_request": "_request",
     "Call": "_call",
     "CallMachine": "_machine",
-    "ChatCompletion": "_models",
-    "ChatCompletionChunk": "_models",
+    "ChatCompletion": "_shapes",
+    "ChatCompletionChunk": "_shapes",
     "ChatConnection": "_connection",
     "ChatExchange": "_exchange",
-    "ChatRequest": "_models",
+    "ChatRequest": "_shapes",
     "ChatResponse": "_response",
     "ChatResponseReader": "_response",
     "check_header": "_request",
-    "Choice": "_models",
+    "Choice": "_shapes",
     "ChunkAccumulator": "_accumulate",
-    "ChunkChoice": "_models",
+    "ChunkChoice": "_shapes",
     "ChunkReceived": "_events",
     "CompletionReceived": "_events",
     "ConflictError": "_errors",
@@ -71,26 +71,26 @@ _WHERE: dict[str, str] = {
     "ConnectError": "_errors",
     "ConnectionLost": "_errors",
     "ConnectTimeout": "_errors",
-    "converter": "_models",
+    "converter": "_structure",
     "DeadlineExceeded": "_errors",
-    "Delta": "_models",
+    "Delta": "_shapes",
     "Done": "_machine",
-    "ErrorObject": "_models",
+    "ErrorObject": "_shapes",
     "Event": "_events",
     "Exchange": "_exchange",
     "ExchangeComplete": "_events",
-    "FunctionCall": "_models",
-    "FunctionCallDelta": "_models",
+    "FunctionCall": "_shapes",
+    "FunctionCallDelta": "_shapes",
     "Headers": "_events",
     "HTTPRequest": "_request",
     "IdleTimeout": "_errors",
-    "image_part": "_models",
+    "image_part": "_shapes",
     "InternalServerError": "_errors",
     "is_secret_header": "_redact",
     "LimitExceeded": "_errors",
     "Limits": "_limits",
     "LocalProtocolError": "_errors",
-    "Message": "_models",
+    "Message": "_shapes",
     "Model": "_shapes",
     "NEED_DATA": "_events",
     "NotFoundError": "_errors",
@@ -122,13 +122,13 @@ _WHERE: dict[str, str] = {
     "StartTLS": "_machine",
     "status_error_class": "_errors",
     "StreamEnded": "_events",
-    "text_part": "_models",
+    "text_part": "_shapes",
     "Timeout": "_errors",
-    "ToolCall": "_models",
-    "ToolCallDelta": "_models",
+    "ToolCall": "_shapes",
+    "ToolCallDelta": "_shapes",
     "TransportError": "_errors",
     "UnprocessableEntityError": "_errors",
-    "Usage": "_models",
+    "Usage": "_shapes",
     "VideoEvent": "_video",
     "VideoFailed": "_video",
     "VideoGenerationError": "_errors",
@@ -255,23 +255,6 @@ if TYPE_CHECKING:
     from ._machine import Send as Send
     from ._machine import Sleep as Sleep
     from ._machine import StartTLS as StartTLS
-    from ._models import APIErrorBody as APIErrorBody
-    from ._models import ChatCompletion as ChatCompletion
-    from ._models import ChatCompletionChunk as ChatCompletionChunk
-    from ._models import ChatRequest as ChatRequest
-    from ._models import Choice as Choice
-    from ._models import ChunkChoice as ChunkChoice
-    from ._models import Delta as Delta
-    from ._models import ErrorObject as ErrorObject
-    from ._models import FunctionCall as FunctionCall
-    from ._models import FunctionCallDelta as FunctionCallDelta
-    from ._models import Message as Message
-    from ._models import ToolCall as ToolCall
-    from ._models import ToolCallDelta as ToolCallDelta
-    from ._models import Usage as Usage
-    from ._models import converter as converter
-    from ._models import image_part as image_part
-    from ._models import text_part as text_part
     from ._proxy import Proxies as Proxies
     from ._proxy import Proxy as Proxy
     from ._proxy import parse_proxy as parse_proxy
@@ -289,9 +272,26 @@ if TYPE_CHECKING:
     from ._response import ChatResponseReader as ChatResponseReader
     from ._retry import RetryPolicy as RetryPolicy
     from ._retry import parse_retry_after as parse_retry_after
+    from ._shapes import APIErrorBody as APIErrorBody
+    from ._shapes import ChatCompletion as ChatCompletion
+    from ._shapes import ChatCompletionChunk as ChatCompletionChunk
+    from ._shapes import ChatRequest as ChatRequest
+    from ._shapes import Choice as Choice
+    from ._shapes import ChunkChoice as ChunkChoice
+    from ._shapes import Delta as Delta
+    from ._shapes import ErrorObject as ErrorObject
+    from ._shapes import FunctionCall as FunctionCall
+    from ._shapes import FunctionCallDelta as FunctionCallDelta
+    from ._shapes import Message as Message
     from ._shapes import Model as Model
+    from ._shapes import ToolCall as ToolCall
+    from ._shapes import ToolCallDelta as ToolCallDelta
+    from ._shapes import Usage as Usage
+    from ._shapes import image_part as image_part
+    from ._shapes import text_part as text_part
     from ._sse import ServerSentEvent as ServerSentEvent
     from ._sse import SSEDecoder as SSEDecoder
+    from ._structure import converter as converter
     from ._video import VideoEvent as VideoEvent
     from ._video import VideoFailed as VideoFailed
     from ._video import VideoProgress as VideoProgress

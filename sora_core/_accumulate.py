@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._models import (
+from ._shapes import (
     ChatCompletion,
     ChatCompletionChunk,
     Choice,

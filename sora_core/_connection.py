@@ -24,9 +24,9 @@ from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, Sor
 from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
 from ._framing import check_http_version
 from ._limits import Limits
-from ._models import ChatCompletion, ChatRequest
 from ._request import HTTPRequest, build_request
 from ._response import ChatResponse
+from ._shapes import ChatCompletion, ChatRequest
 from ._video import VideoResult
 
 __all__ = ["ChatConnection"]

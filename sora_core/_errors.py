@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import APIErrorBody, ChatCompletion
+    from ._shapes import APIErrorBody, ChatCompletion
     from ._video import VideoResult
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Literal
 import attrs
 
 from ._errors import APIError, APIStatusError, APIStreamError, status_error_class
-from ._models import APIErrorBody, ChatCompletion, ChatCompletionChunk
+from ._shapes import APIErrorBody, ChatCompletion, ChatCompletionChunk
 from ._video import (
     VideoFailed,
     VideoProgress,

@@ -25,7 +25,7 @@ from ._request import HTTPRequest
 from ._response import ChatResponse
 
 if TYPE_CHECKING:
-    from ._models import ChatCompletion
+    from ._shapes import ChatCompletion
     from ._video import VideoResult
 
 __all__ = ["ChatExchange", "Exchange", "ResponseReader"]

@@ -16,8 +16,8 @@ import attrs
 
 from . import _json
 from ._errors import LocalProtocolError
-from ._models import ChatRequest
 from ._redact import REDACTED, is_secret_header, redact_headers
+from ._shapes import ChatRequest
 
 __all__ = [
     "HTTPRequest",

@@ -36,16 +36,10 @@ from ._events import (
     header,
 )
 from ._limits import Limits
-from ._models import (
-    ChatCompletion,
-    Usage,
-    slot_constructor,
-    structure_chunk,
-    structure_completion,
-    structure_error,
-)
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
+from ._shapes import ChatCompletion, Usage, slot_constructor
 from ._sse import SSEDecoder
+from ._structure import structure_chunk, structure_completion, structure_error
 from ._video import VideoResult
 
 if TYPE_CHECKING:

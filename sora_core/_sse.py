@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from ._errors import LimitExceeded, LocalProtocolError
-from ._models import slot_constructor
+from ._shapes import slot_constructor
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 

@@ -40,10 +40,11 @@ from . import _json
 from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, SoraError
 from ._events import APIErrorReceived, Headers, _summarise, header
 from ._limits import Limits
-from ._models import APIErrorBody, structure_error
 from ._multipart import FilePart, encode_multipart
 from ._request import HeaderArg, HTTPRequest, build_http_request, path_segment
 from ._response import _MAX_ERROR_TEXT, _Inflater, _normalise_headers, _quote
+from ._shapes import APIErrorBody
+from ._structure import structure_error
 from ._task_rules import (
     DIALECTS,
     GENERIC,

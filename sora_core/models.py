@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._accumulate import (
     ChunkAccumulator,
 )
-from ._models import (
+from ._shapes import (
     APIErrorBody,
     ChatCompletion,
     ChatCompletionChunk,
@@ -23,16 +23,14 @@ from ._models import (
     FunctionCall,
     FunctionCallDelta,
     Message,
+    Model,
     ToolCall,
     ToolCallDelta,
     Usage,
-    converter,
     image_part,
     text_part,
 )
-from ._shapes import (
-    Model,
-)
+from ._structure import converter
 
 __all__ = [
     "APIErrorBody",

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from sora_core._models import JSON
+    from sora_core._shapes import JSON
 
 __all__ = [
     "REDACTED",

@@ -29,7 +29,7 @@ from sora_core import (
     StreamEnded,
     _json,
 )
-from sora_core._models import structure_chunk, structure_completion
+from sora_core._structure import structure_chunk, structure_completion
 
 from .feeding import feed_three_ways, outcome
 

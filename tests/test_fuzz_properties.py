@@ -44,8 +44,8 @@ from sora_core import (
     SSEDecoder,
     VideoTracker,
 )
-from sora_core._models import structure_chunk, structure_completion, structure_error
 from sora_core._response import _Inflater
+from sora_core._structure import structure_chunk, structure_completion, structure_error
 
 from .feeding import bytewise, outcome
 
