@@ -58,7 +58,7 @@ from ._errors import (
 )
 from ._events import APIErrorReceived, Headers, _summarise, header
 from ._request import HeaderArg, HTTPRequest, _split_url, build_http_request
-from ._response import _MAX_ERROR_TEXT, _Inflater, _normalise_headers, _quote
+from ._response import _MAX_ERROR_TEXT, _Inflater, _normalise_headers, _quote, content_encoding
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD",
@@ -431,8 +431,12 @@ class Download:
         return self.start
 
     def _decide(self, status: int, hdrs: Headers) -> DownloadStart:
-        encoding = (header(hdrs, "content-encoding") or "identity").strip().lower()
-        encoded = encoding not in ("identity", "") and self.decode_content
+        refused: RemoteProtocolError | None = None
+        try:
+            encoding = content_encoding(hdrs, self.decode_content, f" for the {self.variant} file")
+        except RemoteProtocolError as exc:  # refused below, once the status is known
+            encoding, refused = "identity", exc
+        encoded = encoding is not None or refused is not None
         crange = _content_range(header(hdrs, "content-range"))
         if status == 416:
             self._state = _IGNORING
@@ -443,11 +447,8 @@ class Download:
         if status not in (200, 206):
             self._state = _ERROR
             return DownloadStart("error")
-        if encoded and encoding not in ("gzip", "x-gzip", "deflate"):
-            raise RemoteProtocolError(
-                f"unsupported Content-Encoding {encoding!r} for the {self.variant} file "
-                "(only gzip and deflate)"
-            )
+        if refused is not None:
+            raise refused
         length = _length(header(hdrs, "content-length"))
         if status == 206:
             if crange is None or crange[0] is None or crange[1] is None or crange[1] < crange[0]:
@@ -489,7 +490,7 @@ class Download:
                 f"the {self.variant} file is {announced} bytes, over the download cap of "
                 f"{self.max_size} bytes (max_size)"
             )
-        if encoded:
+        if encoding is not None:
             self._inflater = _Inflater(encoding, self.max_size - self._offset)
         # A resumed part cannot be sniffed (it starts mid-file): its type
         # must not be text. A whole file is sniffed before any byte goes out.

@@ -39,7 +39,12 @@ from ._limits import Limits
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
 from ._shapes import ChatCompletion, Usage, slot_constructor
 from ._sse import SSEDecoder
-from ._structure import structure_chunk, structure_completion, structure_error
+from ._structure import (
+    structure_chunk,
+    structure_completion,
+    structure_error,
+    structure_error_body,
+)
 from ._video import VideoResult
 
 if TYPE_CHECKING:
@@ -107,6 +112,23 @@ def _completion_as_chunk(obj: dict[str, Any]) -> Any:
         for c in choices
     ]
     return obj | {"object": "chat.completion.chunk", "choices": moved}
+
+
+_ENCODINGS = ("gzip", "x-gzip", "deflate")
+
+
+def content_encoding(headers: Headers, decode: bool = True, what: str = "") -> str | None:
+    """The body's ``Content-Encoding`` to undo (``None``: nothing to undo, or
+    ``decode`` is off because the transport inflated already). Another coding
+    than gzip or deflate is a :class:`~sora_core.RemoteProtocolError`."""
+    encoding = (header(headers, "content-encoding") or "identity").strip().lower()
+    if encoding in ("identity", "") or not decode:
+        return None
+    if encoding not in _ENCODINGS:
+        raise RemoteProtocolError(
+            f"unsupported Content-Encoding {encoding!r}{what} (only gzip and deflate)"
+        )
+    return encoding
 
 
 class _Inflater:
@@ -335,14 +357,11 @@ class ChatResponseReader:
         if isinstance(reason, bytes):
             reason = reason.decode("latin-1")
         events: list[Event] = [ResponseStarted(status_code, hdrs, reason)]
-        encoding = (header(hdrs, "content-encoding") or "identity").strip().lower()
-        if encoding not in ("identity", "") and self.decode_content:
-            if encoding not in ("gzip", "x-gzip", "deflate"):
-                self._fail(
-                    RemoteProtocolError(
-                        f"unsupported Content-Encoding {encoding!r} (only gzip and deflate)"
-                    )
-                )
+        try:
+            encoding = content_encoding(hdrs, self.decode_content)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+        if encoding is not None:
             self._inflater = _Inflater(encoding, self.limits.max_decompressed_size)
         if not 200 <= status_code < 300:
             self._state = _ERROR_BODY
@@ -655,11 +674,7 @@ class ChatResponseReader:
             obj = _json.loads(raw, self.limits) if raw.strip() else None
         except (ValueError, RecursionError, LimitExceeded):
             obj = None  # the page's text is kept; its JSON is not read
-        if isinstance(obj, dict):
-            if "error" in obj:
-                error = structure_error(obj["error"])
-            elif isinstance(obj.get("message"), str):
-                error = structure_error(obj)
+        error = structure_error_body(obj)
         assert self.status_code is not None
         events.append(APIErrorReceived(self.status_code, error, text, self.headers))
 

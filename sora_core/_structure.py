@@ -45,6 +45,7 @@ __all__ = [
     "structure_chunk",
     "structure_completion",
     "structure_error",
+    "structure_error_body",
     "structure_message",
     "structure_tool_call",
 ]
@@ -543,6 +544,20 @@ def structure_completion(d: Any, limits: Limits | None = None) -> ChatCompletion
         system_fingerprint=_meta_str(d.get("system_fingerprint")),
         extra=_extras(d, _CHUNK_KEYS),
     )
+
+
+def structure_error_body(obj: Any) -> APIErrorBody | None:
+    """The error an error body reports, or ``None``: ``{"error": ...}`` (an
+    object or a string), else a top-level ``{"message"|"msg": ..., "code"?}``
+    as some relays and gateways send. The one rule, for every reader."""
+    if not isinstance(obj, Mapping):
+        return None
+    if obj.get("error") not in (None, "", {}):
+        return structure_error(obj["error"])
+    message = obj.get("message", obj.get("msg"))
+    if isinstance(message, str) and message:
+        return structure_error({**obj, "message": message})
+    return None
 
 
 def structure_error(d: Any) -> APIErrorBody:

@@ -42,9 +42,9 @@ from ._events import APIErrorReceived, Headers, _summarise, header
 from ._limits import Limits
 from ._multipart import FilePart, encode_multipart
 from ._request import HeaderArg, HTTPRequest, build_http_request, path_segment
-from ._response import _MAX_ERROR_TEXT, _Inflater, _normalise_headers, _quote
+from ._response import _MAX_ERROR_TEXT, _Inflater, _normalise_headers, _quote, content_encoding
 from ._shapes import APIErrorBody
-from ._structure import structure_error
+from ._structure import structure_error_body
 from ._task_rules import (
     DIALECTS,
     GENERIC,
@@ -316,15 +316,7 @@ def resume_probes(
     )
 
 
-def _error_body(obj: Any) -> APIErrorBody | None:
-    """The error of a JSON error body: ``{"error": …}`` or ``{"message": …}``."""
-    if isinstance(obj, Mapping):
-        if obj.get("error") not in (None, "", {}):
-            return structure_error(obj["error"])
-        message = obj.get("message", obj.get("msg"))
-        if isinstance(message, str) and message:
-            return APIErrorBody(message=message, code=obj.get("code"))
-    return None
+_error_body = structure_error_body  # the one rule, in _structure
 
 
 def _is_success_code(code: Any) -> bool:
@@ -402,14 +394,11 @@ class _JSONExchange(Generic[T]):
         self.status_code = status_code
         self.headers = _normalise_headers(headers)
         self._state = _BODY if status_code < 300 else _ERROR_BODY
-        encoding = (header(self.headers, "content-encoding") or "identity").strip().lower()
-        if encoding not in ("identity", "") and self.decode_content:
-            if encoding not in ("gzip", "x-gzip", "deflate"):
-                self._fail(
-                    RemoteProtocolError(
-                        f"unsupported Content-Encoding {encoding!r} (only gzip and deflate)"
-                    )
-                )
+        try:
+            encoding = content_encoding(self.headers, self.decode_content)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+        if encoding is not None:
             self._inflater = _Inflater(encoding, self.limits.max_decompressed_size)
 
     def receive_body(self, data: bytes) -> T | None:
