@@ -525,6 +525,7 @@ class ChatResponseReader:
         acc = self._acc
         limits = self.limits
         tracker = self._tracker
+        ndjson = self._ndjson
         for kind, data in raw:
             if not data:
                 continue
@@ -553,7 +554,7 @@ class ChatResponseReader:
             if kind == "error":
                 self._on_error_event(obj, events)
                 continue
-            if self._ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
+            if ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
                 obj = _completion_as_chunk(obj)
             chunk = structure_chunk(obj, limits)
             events.append(_new_chunk_received(chunk))

@@ -33,12 +33,15 @@ __all__ = [
     "ErrorObject",
     "FunctionCall",
     "FunctionCallDelta",
+    "LazyModel",
     "Message",
     "Model",
     "ToolCall",
     "ToolCallDelta",
     "Usage",
     "image_part",
+    "lazy_fields",
+    "lazy_setters",
     "slot_constructor",
     "text_part",
 ]
@@ -237,6 +240,55 @@ def _dumps(obj: JSON, indent: int | None) -> str:
 
 
 # --------------------------------------------------------------------------
+# Fields built on first read. A streamed chunk is checked whole when it
+# arrives, but most of its fields (id, model, extra, logprobs, a delta nobody
+# reads) are never looked at: the chunk path builds its objects with only
+# the decoded JSON object in ``_raw`` and the few fields the reader itself
+# needs, and a field read for the first time is built then, by the rule
+# ``_structure`` registered for it, and kept in its slot. The object is the
+# same class, equal, hashed, printed and dumped as one built whole (each of
+# those reads every field); a field once built is an ordinary slot read.
+
+# class -> (its field names, the function that builds every field the chunk
+# path left empty from the JSON object)
+_LAZY: dict[type, tuple[frozenset[str], Callable[[Any, Any], None]]] = {}
+_getattribute = object.__getattribute__
+
+
+class LazyModel(Model):
+    """A :class:`Model` whose fields may be built on first read (see above)."""
+
+    __slots__ = ("_raw",)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when the slot is empty (or the name is not a field):
+        # the first read of a field left empty builds all of them at once
+        # (a reader of one field mostly reads its neighbours too).
+        lazy = _LAZY.get(type(self))
+        if lazy is None or name not in lazy[0]:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        lazy[1](self, self._raw)
+        return _getattribute(self, name)
+
+
+def lazy_fields(cls: type, fill: Callable[[Any, Any], None]) -> None:
+    """Register ``fill(obj, raw)``, which sets every field of a ``cls`` object
+    the chunk path left empty from its JSON object ``raw`` (used by
+    ``_structure``)."""
+    names = frozenset(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
+    _LAZY[cls] = (names, fill)
+
+
+def lazy_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot setters of ``cls`` for ``_raw`` and then ``names``: what the
+    chunk path fills at once."""
+    return tuple(
+        cast("Callable[[Any, Any], None]", c.__dict__[n].__set__)
+        for c, n in ((LazyModel, "_raw"), *((cls, name) for name in names))
+    )
+
+
+# --------------------------------------------------------------------------
 # Building objects fast: the chunk path builds several per streamed chunk.
 
 
@@ -299,7 +351,7 @@ class ToolCall(Model):
 
 @_register
 @attrs.frozen
-class FunctionCallDelta(Model):
+class FunctionCallDelta(LazyModel):
     """A piece of a streamed function call: ``arguments`` arrive in pieces."""
 
     name: str | None = None
@@ -309,7 +361,7 @@ class FunctionCallDelta(Model):
 
 @_register
 @attrs.frozen
-class ToolCallDelta(Model):
+class ToolCallDelta(LazyModel):
     """A piece of a streamed tool call, merged with others of the same ``index``."""
 
     index: int = 0
@@ -321,7 +373,7 @@ class ToolCallDelta(Model):
 
 @_register
 @attrs.frozen
-class Delta(Model):
+class Delta(LazyModel):
     """What one chunk adds to one choice."""
 
     role: str | None = None
@@ -334,7 +386,7 @@ class Delta(Model):
 
 @_register
 @attrs.frozen
-class ChunkChoice(Model):
+class ChunkChoice(LazyModel):
     index: int = 0
     delta: Delta = attrs.field(factory=Delta)
     finish_reason: str | None = None
@@ -353,7 +405,7 @@ class Usage(Model):
 
 @_register
 @attrs.frozen
-class ChatCompletionChunk(Model):
+class ChatCompletionChunk(LazyModel):
     """One ``chat.completion.chunk`` of a stream."""
 
     id: str | None = None

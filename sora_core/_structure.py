@@ -31,11 +31,14 @@ from ._shapes import (
     Delta,
     FunctionCall,
     FunctionCallDelta,
+    LazyModel,
     Message,
     ToolCall,
     ToolCallDelta,
     Usage,
     dump,
+    lazy_fields,
+    lazy_setters,
     slot_constructor,
 )
 
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+L = TypeVar("L", bound=LazyModel)
 
 _DEFAULT_LIMITS = Limits()
 # The builtin, for the functions below that have a parameter named "type".
@@ -270,179 +274,202 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
     )
 
 
-# The usual chunk, built directly. Each function below takes one JSON object
-# as keyword arguments (``_usual_delta(**d)``): Python itself matches the keys
-# to the parameters, in C, and collects the unknown ones, in order, into
-# ``extra``. Every value is then checked to have the exact type the general
-# path takes as it is (a str or null, an int, a dict, a list); anything else
-# (a value to coerce or to refuse, more choices or tool calls than the limits
-# allow, a null delta) returns None, and the general path decides (and
-# raises). So both paths give the same result. (The checks read "x is not
-# None and type(x) is not str": most of these fields are null.) The limits
-# come first, positional-only, so no JSON key can take their place.
+# The usual chunk, checked now and built on first read. :func:`_usual_chunk`
+# checks every value the general path could refuse (choices, index, delta,
+# content, tool calls, usage...) for the exact type that path takes as it
+# is, at every level, tool calls included; anything else (a value to coerce
+# or to refuse, more choices or tool calls than the limits allow, a null
+# delta) returns None, and the general path decides (and raises). What it
+# accepts it builds as :class:`~sora_core._shapes.LazyModel` objects holding
+# their JSON object: the choices, each choice's index, delta and
+# finish_reason, and the usage at once (the stream's reader reads them);
+# every other field on first read, by the rules registered below, which are
+# the general path's own rules for that field (``_meta_str`` for metadata,
+# ``_opt_int`` for ``created``, ``_extras``), so both paths give the same
+# result. (The checks read "x is not None and type(x) is not str": most of
+# these fields are null.)
 
 
-def _usual_tool_call(
-    index: Any = 0,
-    id: Any = None,
-    type: Any = None,
-    function: Any = None,
-    **extra: Any,
-) -> ToolCallDelta | None:
-    if (
-        _type(index) is not int
-        or (id is not None and _type(id) is not str)
-        or (type is not None and _type(type) is not str)
-    ):
+def _usual_call(t: Any) -> bool:
+    if type(t) is not dict or type(t.get("index", 0)) is not int:
+        return False
+    fn = t.get("function")
+    if fn is None:
+        return True
+    if type(fn) is not dict:
+        return False
+    name = fn.get("name")
+    arguments = fn.get("arguments")
+    return (name is None or type(name) is str) and (arguments is None or type(arguments) is str)
+
+
+_new = object.__new__
+_set_raw, _set_choice_index, _set_choice_delta, _set_finish_reason = lazy_setters(
+    ChunkChoice, "index", "delta", "finish_reason"
+)
+_, _set_choices, _set_usage = lazy_setters(ChatCompletionChunk, "choices", "usage")
+
+
+def _usual_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletionChunk | None:
+    # One function for the chunk, its choices and their deltas: it runs once
+    # per streamed chunk, and each call saved is a few percent of it.
+    if type(d) is not dict:
         return None
-    if function is not None:
-        # Looked up rather than matched to parameters: one call fewer.
-        if _type(function) is not dict:
-            return None
-        name = function.get("name")
-        arguments = function.get("arguments")
-        if (name is not None and _type(name) is not str) or (
-            arguments is not None and _type(arguments) is not str
-        ):
-            return None
-        extra_fn = (
-            {}
-            if _FUNCTION_KEYS.issuperset(function)
-            else {k: v for k, v in function.items() if k not in _FUNCTION_KEYS}
-        )
-        function = _new_function_call_delta(name, arguments, extra_fn)
-    return _new_tool_call_delta(index, id, type, function, extra)
-
-
-def _usual_delta(
-    _limits: Limits = _DEFAULT_LIMITS,
-    /,
-    role: Any = None,
-    content: Any = None,
-    reasoning_content: Any = None,
-    refusal: Any = None,
-    tool_calls: Any = None,
-    **extra: Any,
-) -> Delta | None:
-    if (
-        (role is not None and type(role) is not str)
-        or (content is not None and type(content) is not str)
-        or (reasoning_content is not None and type(reasoning_content) is not str)
-        or (refusal is not None and type(refusal) is not str)
-    ):
-        return None
-    if tool_calls is not None:
-        if type(tool_calls) is not list:
-            return None
-        if len(tool_calls) == 1:  # the usual delta: one call's next piece
-            t = tool_calls[0]
-            call = _usual_tool_call(**t) if type(t) is dict else None
-            if call is None:
-                return None
-            tool_calls = (call,)
-        elif len(tool_calls) > _limits.max_tool_calls:
-            return None
-        else:
-            calls = []
-            for t in tool_calls:
-                call = _usual_tool_call(**t) if type(t) is dict else None
-                if call is None:
-                    return None
-                calls.append(call)
-            tool_calls = tuple(calls)
-    return _new_delta(role, content, reasoning_content, refusal, tool_calls, extra)
-
-
-def _usual_chunk_choice(
-    _limits: Limits = _DEFAULT_LIMITS,
-    /,
-    index: Any = 0,
-    delta: Any = None,
-    finish_reason: Any = None,
-    logprobs: Any = None,
-    **extra: Any,
-) -> ChunkChoice | None:
-    if (
-        type(index) is not int
-        or type(delta) is not dict
-        or (finish_reason is not None and type(finish_reason) is not str)
-    ):
-        return None
-    usual_delta = _usual_delta(_limits, **delta)
-    if usual_delta is None:
-        return None
-    return _new_chunk_choice(index, usual_delta, finish_reason, logprobs, extra)
-
-
-def _usual_chunk(
-    _limits: Limits = _DEFAULT_LIMITS,
-    /,
-    id: Any = None,
-    object: Any = None,
-    created: Any = None,
-    model: Any = None,
-    choices: Any = None,
-    usage: Any = None,
-    system_fingerprint: Any = None,
-    **extra: Any,
-) -> ChatCompletionChunk | None:
+    choices = d.get("choices")
+    usage = d.get("usage")
     if (
         type(choices) is not list
-        or (id is not None and type(id) is not str)
-        or (object is not None and type(object) is not str)
-        or (created is not None and type(created) is not int)
-        or (model is not None and type(model) is not str)
+        or len(choices) > limits.max_choices
         or (usage is not None and type(usage) is not dict)
-        or (system_fingerprint is not None and type(system_fingerprint) is not str)
     ):
         return None
-    if len(choices) == 1:  # the usual chunk: no list to build, no limit to check
-        c = choices[0]
-        choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
-        if choice is None:
+    built = []
+    for c in choices:
+        if type(c) is not dict:
             return None
-        usual_choices: tuple[ChunkChoice, ...] = (choice,)
-    elif len(choices) > _limits.max_choices:
-        return None
-    else:
-        built = []
-        for c in choices:
-            choice = _usual_chunk_choice(_limits, **c) if type(c) is dict else None
-            if choice is None:
+        index = c.get("index", 0)
+        delta = c.get("delta")
+        if type(index) is not int or type(delta) is not dict:
+            return None
+        get = delta.get
+        content = get("content")
+        reasoning = get("reasoning_content")
+        refusal = get("refusal")
+        calls = get("tool_calls")
+        if (
+            (content is not None and type(content) is not str)
+            or (reasoning is not None and type(reasoning) is not str)
+            or (refusal is not None and type(refusal) is not str)
+        ):
+            return None
+        if calls is not None:
+            if type(calls) is not list or len(calls) > limits.max_tool_calls:
                 return None
-            built.append(choice)
-        usual_choices = tuple(built)
-    return _new_chunk(
-        id,
-        object,
-        created,
-        model,
-        usual_choices,
-        None if usage is None else _structure_usage(usage, "chunk.usage"),
-        system_fingerprint,
-        extra,
+            for t in calls:
+                if not _usual_call(t):
+                    return None
+        choice = _new(ChunkChoice)
+        _set_raw(choice, c)
+        _set_choice_index(choice, index)
+        lazy_delta = _new(Delta)
+        _set_raw(lazy_delta, delta)
+        _set_choice_delta(choice, lazy_delta)
+        _set_finish_reason(choice, _finish(c.get("finish_reason")))
+        built.append(choice)
+    chunk = _new(ChatCompletionChunk)
+    _set_raw(chunk, d)
+    _set_choices(chunk, tuple(built))
+    _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
+    return chunk
+
+
+def _lazy(cls: type[L], raw: Any) -> L:
+    obj: L = _new(cls)
+    _set_raw(obj, raw)
+    return obj
+
+
+# The fields the chunk path leaves empty, built on first read from the JSON
+# object by the general path's own rule for each (values it checked are
+# taken as they are).
+
+_, _set_fn_name, _set_fn_arguments, _set_fn_extra = lazy_setters(
+    FunctionCallDelta, "name", "arguments", "extra"
+)
+
+
+def _fill_function_call_delta(fn: FunctionCallDelta, raw: dict[str, Any]) -> None:
+    _set_fn_name(fn, raw.get("name"))
+    _set_fn_arguments(fn, raw.get("arguments"))
+    _set_fn_extra(fn, _extras(raw, _FUNCTION_KEYS))
+
+
+_, _set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_extra = (
+    lazy_setters(ToolCallDelta, "index", "id", "type", "function", "extra")
+)
+
+
+def _fill_tool_call_delta(call: ToolCallDelta, raw: dict[str, Any]) -> None:
+    get = raw.get
+    fn = get("function")
+    _set_call_index(call, get("index", 0))
+    _set_call_id(call, _meta_str(get("id")))
+    _set_call_type(call, _meta_str(get("type")))
+    _set_call_function(call, None if fn is None else _lazy(FunctionCallDelta, fn))
+    _set_call_extra(call, _extras(raw, _TOOL_DELTA_KEYS))
+
+
+(
+    _,
+    _set_role,
+    _set_content,
+    _set_reasoning,
+    _set_refusal,
+    _set_tool_calls,
+    _set_delta_extra,
+) = lazy_setters(Delta, "role", "content", "reasoning_content", "refusal", "tool_calls", "extra")
+
+
+def _fill_delta(delta: Delta, raw: dict[str, Any]) -> None:
+    get = raw.get
+    role = get("role")
+    calls = get("tool_calls")
+    _set_role(delta, role if role is None else _meta_str(role))
+    _set_content(delta, get("content"))
+    _set_reasoning(delta, get("reasoning_content"))
+    _set_refusal(delta, get("refusal"))
+    _set_tool_calls(delta, None if calls is None else tuple(_lazy(ToolCallDelta, t) for t in calls))
+    _set_delta_extra(delta, _extras(raw, _DELTA_KEYS))
+
+
+_, _set_logprobs, _set_choice_extra = lazy_setters(ChunkChoice, "logprobs", "extra")
+
+
+def _fill_chunk_choice(choice: ChunkChoice, raw: dict[str, Any]) -> None:
+    _set_logprobs(choice, raw.get("logprobs"))
+    _set_choice_extra(choice, _extras(raw, _CHUNK_CHOICE_KEYS))
+
+
+_, _set_id, _set_object, _set_created, _set_model, _set_fingerprint, _set_chunk_extra = (
+    lazy_setters(
+        ChatCompletionChunk, "id", "object", "created", "model", "system_fingerprint", "extra"
     )
+)
+
+
+def _fill_chunk(chunk: ChatCompletionChunk, raw: dict[str, Any]) -> None:
+    get = raw.get
+    _set_id(chunk, _meta_str(get("id")))
+    _set_object(chunk, _meta_str(get("object")))
+    _set_created(chunk, _opt_int(get("created")))
+    _set_model(chunk, _meta_str(get("model")))
+    _set_fingerprint(chunk, _meta_str(get("system_fingerprint")))
+    _set_chunk_extra(chunk, _extras(raw, _CHUNK_KEYS))
+
+
+lazy_fields(FunctionCallDelta, _fill_function_call_delta)
+lazy_fields(ToolCallDelta, _fill_tool_call_delta)
+lazy_fields(Delta, _fill_delta)
+lazy_fields(ChunkChoice, _fill_chunk_choice)
+lazy_fields(ChatCompletionChunk, _fill_chunk)
 
 
 def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk:
     """A decoded JSON object -> :class:`ChatCompletionChunk` (the hot path).
 
     It runs once per streamed chunk, so the usual shape, tool calls included,
-    takes a direct route (:func:`_usual_chunk`); everything else goes field
-    by field through the helpers, which coerce what relays bend and name the
-    field they refuse. Both routes give the same result. ``limits``: the
+    takes a direct route (:func:`_usual_chunk`: checked whole now, fields
+    built on first read); everything else goes field by field through the
+    helpers, which coerce what relays bend and name the field they refuse.
+    Both routes give the same result. ``limits``: the
     :class:`~sora_core.Limits` whose ``max_choices`` and ``max_tool_calls``
     apply (the defaults when ``None``).
     """
     if limits is None:
         limits = _DEFAULT_LIMITS
-    if type(d) is dict:
-        try:
-            chunk = _usual_chunk(limits, **d)
-        except TypeError:  # a key that is not a string: not from JSON, not usual
-            chunk = None
-        if chunk is not None:
-            return chunk
+    chunk = _usual_chunk(d, limits)
+    if chunk is not None:
+        return chunk
     return _structure_chunk(d, limits)
 
 

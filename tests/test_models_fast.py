@@ -63,7 +63,7 @@ TWO_CALLS = {
 
 @pytest.mark.parametrize("obj", [FIRST, ARGUMENTS, TWO_CALLS], ids=["first", "arguments", "two"])
 def test_tool_call_chunks_take_the_direct_route(obj: dict[str, Any]) -> None:
-    fast = _usual_chunk(**obj)
+    fast = _usual_chunk(obj)
     assert fast is not None
     assert fast == _structure_chunk(obj) == structure_chunk(obj)
     assert repr(fast) == repr(_structure_chunk(obj))
@@ -79,10 +79,10 @@ def test_unknown_fields_of_a_tool_call_are_kept() -> None:
 
 def test_over_the_limit_the_direct_route_declines_and_the_general_one_refuses() -> None:
     limits = Limits(max_tool_calls=1)
-    assert _usual_chunk(limits, **TWO_CALLS) is None
+    assert _usual_chunk(TWO_CALLS, limits) is None
     with pytest.raises(LimitExceeded, match=r"tool_calls: 2 items, more than 1 \(Limits"):
         structure_chunk(TWO_CALLS, limits)
-    assert _usual_chunk(Limits(max_choices=1), **{"choices": [{}, {}]}) is None
+    assert _usual_chunk({"choices": [{}, {}]}, Limits(max_choices=1)) is None
 
 
 # Tool-call deltas as relays send them, bent now and then: any field
@@ -129,10 +129,7 @@ def tool_call_chunks(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None)
 @given(tool_call_chunks())
 def test_the_direct_route_agrees_with_the_general_one_on_tool_calls(obj: Any) -> None:
-    try:
-        fast = _usual_chunk(**obj)
-    except TypeError:
-        fast = None
+    fast = _usual_chunk(obj)
     try:
         slow = _structure_chunk(obj)
     except RemoteProtocolError as exc:
@@ -159,4 +156,115 @@ def test_the_direct_route_agrees_with_the_general_one_on_tool_calls(obj: Any) ->
 def test_well_formed_tool_calls_are_never_declined() -> None:
     # The direct route must not quietly fall back for the usual shapes.
     for obj in (FIRST, ARGUMENTS, TWO_CALLS, {"choices": [{"delta": {"tool_calls": []}}]}):
-        assert _usual_chunk(**obj) is not None
+        assert _usual_chunk(obj) is not None
+
+
+# -- the lazy route: checked when it arrives, fields built on first read -------------------
+
+import copy  # noqa: E402
+import pickle  # noqa: E402
+
+import attrs  # noqa: E402
+
+from sora_core import ChatCompletionChunk  # noqa: E402
+
+USUAL = {
+    "id": "chatcmpl-9",
+    "object": "chat.completion.chunk",
+    "created": 7,
+    "model": "gpt",
+    "service_tier": "default",
+    "system_fingerprint": "fp",
+    "choices": [
+        {"index": 0, "delta": {"content": "hi", "x": 1}, "logprobs": None, "finish_reason": None}
+    ],
+}
+
+
+def _fresh() -> ChatCompletionChunk:
+    chunk = _usual_chunk(copy.deepcopy(USUAL))
+    assert chunk is not None
+    return chunk
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda c: c,
+        lambda c: repr(c),
+        lambda c: c.to_dict(),
+        lambda c: c.model_dump(),
+        lambda c: c.to_json(),
+        lambda c: attrs.asdict(c),
+        lambda c: attrs.evolve(c),
+        lambda c: copy.copy(c),
+        lambda c: copy.deepcopy(c),
+        lambda c: pickle.loads(pickle.dumps(c)),
+    ],
+    ids=[
+        "self",
+        "repr",
+        "to_dict",
+        "model_dump",
+        "to_json",
+        "asdict",
+        "evolve",
+        "copy",
+        "deepcopy",
+        "pickle",
+    ],
+)
+def test_a_lazy_chunk_reads_as_one_built_whole(use: Any) -> None:
+    # Each use is taken on a chunk whose fields were never read, and gives
+    # what it gives on the same chunk built field by field.
+    whole = _structure_chunk(copy.deepcopy(USUAL))
+    assert use(_fresh()) == use(whole)
+    assert _fresh() == whole and whole == _fresh()
+
+
+def test_a_lazy_field_is_built_once_and_then_kept() -> None:
+    chunk = _fresh()
+    extra = chunk.extra
+    assert extra == {"service_tier": "default"}
+    assert chunk.extra is extra
+    delta = chunk.choices[0].delta
+    assert delta.content == "hi" and delta.extra == {"x": 1}
+    assert delta.extra is delta.extra
+    assert (chunk.id, chunk.created, chunk.model, chunk.system_fingerprint) == (
+        "chatcmpl-9",
+        7,
+        "gpt",
+        "fp",
+    )
+
+
+def test_a_lazy_chunk_has_no_attributes_beyond_its_fields() -> None:
+    chunk = _fresh()
+    with pytest.raises(
+        AttributeError, match="'ChatCompletionChunk' object has no attribute 'nope'"
+    ):
+        _ = chunk.nope  # type: ignore[attr-defined]
+    assert not hasattr(chunk.choices[0].delta, "text")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        chunk.id = "x"  # type: ignore[misc]
+
+
+def test_metadata_a_relay_bends_is_read_as_the_general_route_reads_it() -> None:
+    # Numbers for id, model or role, a float created: the lazy route takes
+    # the chunk and builds those fields by the general route's own rules.
+    bent = {
+        "id": 12,
+        "model": 4.5,
+        "created": 3.0,
+        "choices": [{"delta": {"role": 1, "content": "a"}, "finish_reason": "stop"}],
+    }
+    chunk = _usual_chunk(copy.deepcopy(bent))
+    assert chunk is not None
+    assert chunk == _structure_chunk(copy.deepcopy(bent))
+    assert repr(chunk) == repr(_structure_chunk(copy.deepcopy(bent)))
+    assert (chunk.id, chunk.model, chunk.created, chunk.choices[0].delta.role) == (
+        "12",
+        "4.5",
+        3,
+        "1",
+    )
