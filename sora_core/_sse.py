@@ -171,6 +171,38 @@ class SSEDecoder:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         limit = self._max
         pending = self._pending
+        events: list[Any] = []
+        if (
+            not pending
+            and not self._data
+            and not self._event_type
+            and self._event_retry is None
+            and len(data) <= limit
+        ):
+            # The usual read: whole events of one ``data: `` line each, from
+            # the start of a block. ``end``: after the last blank line.
+            end = data.rfind(b"\n\n") + 2
+            if end > 1 and data.startswith(b"data: "):
+                blocks = data[: end - 2].split(b"\n\n")
+                # Exactly two LFs per block (so none inside one) and every
+                # block after a blank line a data line: the line-by-line
+                # loop below would give these events, so they are built at
+                # once; anything else takes the loop.
+                if (
+                    data.count(b"\n", 0, end) == 2 * len(blocks)
+                    and data.count(b"\n\ndata: ", 0, end) == len(blocks) - 1
+                ):
+                    last_event_id = self.last_event_id = self._id_buffer
+                    if decode:
+                        events = [
+                            _new_event(
+                                "message", b[6:].decode("utf-8", "replace"), last_event_id, None
+                            )
+                            for b in blocks
+                        ]
+                    else:
+                        events = [("message", b[6:]) for b in blocks]
+                    data = data[end:]
         # Only LF is a line end here: never str.splitlines(), which would also
         # split at U+2028, U+0085, form feed and so on.
         lines = data.split(b"\n")
@@ -178,8 +210,8 @@ class SSEDecoder:
         if not lines:  # no line end in this chunk
             pending += rest
             if self._size + len(pending) > limit:
-                raise self._too_big([])
-            return []
+                raise self._too_big(events)
+            return events
         # No line of this chunk can be longer than the chunk plus the pending
         # line, and dispatching only shrinks the data buffer; so when even
         # that sum fits, the per-line limit check can be skipped.
@@ -189,7 +221,6 @@ class SSEDecoder:
             lines[0] = bytes(pending)
             pending.clear()
 
-        events: list[Any] = []
         data_lines = self._data
         size = self._size
         event_type = self._event_type

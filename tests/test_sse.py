@@ -378,3 +378,34 @@ def test_encoded_events_decode_back(
     result = three_ways(runner(), encoded, draw.draw(splits))
     retries = [r for *_, r, _ in events if r is not None]
     assert result == (expected, last_id, retries[-1] if retries else None)
+
+
+# Reads made of whole one-line data events are built at once, without the
+# line-by-line loop; every read that is not exactly that takes the loop. The
+# two must agree wherever a read starts and ends, in both output forms.
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"data: a\n\ndata: b\n\ndata: c\n\n",
+        b"id: 7\ndata: a\n\ndata: b\n\n: ping\n\ndata: c\n\n",
+        b"retry: 9\ndata: a\n\ndata: b\n\nevent: x\ndata: c\n\ndata: d\n\n",
+        b"data: a\n\n\n\ndata: b\ndata: c\n\ndata: d\n\ndata:e\n\ndata: f\n\n",
+        b"data: a\n\ndata: b\r\n\r\ndata: c\n\ndata: \n\ndata: d",
+    ],
+)
+def test_whole_data_events_agree_with_the_line_loop(data: bytes) -> None:
+    def raw(pieces: list[bytes]) -> tuple[list[tuple[str, bytes]], str]:
+        decoder = SSEDecoder()
+        out: list[tuple[str, bytes]] = []
+        for piece in pieces:
+            if piece:
+                out += decoder._feed_raw(piece)
+        out += decoder._feed_raw(b"")
+        return out, decoder.last_event_id
+
+    by_byte = raw(bytewise(data))
+    decoded = decode(data)  # whole, byte by byte, random cuts: the same
+    assert [(e.event, e.data.encode()) for e in decoded] == by_byte[0]
+    assert len(by_byte[0]) >= 3
+    for at in range(len(data) + 1):
+        assert raw([data[:at], data[at:]]) == by_byte, at
