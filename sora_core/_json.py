@@ -223,23 +223,33 @@ class StreamDecoder:
     read with a long digit run). A ``ValueError`` from it may be an input only
     the standard decoder accepts: see :meth:`fallback`."""
 
+    short: int
+    """Events of at most this many bytes are within the JSON limits as they
+    are: :attr:`decode` may take them directly, one call fewer than
+    :attr:`loads` (the hot path of a stream's reader)."""
+
+    decode: Callable[[bytes], Any]
+    """:attr:`loads` without the limits check, for events of at most
+    :attr:`short` bytes (it changes with :attr:`loads`)."""
+
     def __init__(self, limits: Limits | None = None) -> None:
         self._limits = _DEFAULT_LIMITS if limits is None else limits
         # orjson without a check, until a read shows a long digit run; the
         # standard decoder needs no check at all.
-        self._decode: Callable[[bytes], Any] = loads_utf8 if orjson is None else orjson.loads
-        self.loads = self._bounded(self._decode)
+        self.decode = loads_utf8 if orjson is None else orjson.loads
+        # Each value takes a byte at least, and each level of nesting two, so
+        # an event this short is within both limits as it is: the usual
+        # event costs one length check. Counting brackets in every event
+        # would cost about half as much as decoding it.
+        self.short = min(2 * self._limits.max_json_depth, self._limits.max_json_items)
+        self.loads = self._bounded(self.decode)
         self._suspect = orjson is None
         # How many digits the reads so far end with: a run may go on.
         self._trailing = 0
 
     def _bounded(self, decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
         limits = self._limits
-        # Each value takes a byte at least, and each level of nesting two, so
-        # an event this short is within both limits as it is: the usual
-        # event costs one length check. Counting brackets in every event
-        # would cost about half as much as decoding it.
-        short = min(2 * limits.max_json_depth, limits.max_json_items)
+        short = self.short
 
         def loads(data: bytes) -> Any:
             if len(data) > short:
@@ -251,7 +261,7 @@ class StreamDecoder:
     def fallback(self, data: bytes) -> Any:
         """The standard decoder, for data :attr:`loads` refused (raises ``ValueError``
         when that is not JSON either)."""
-        if self._decode is loads_utf8:  # it tried the standard decoder already
+        if self.decode is loads_utf8:  # it tried the standard decoder already
             raise ValueError("not JSON")
         return _std_utf8(data)
 
@@ -276,7 +286,7 @@ class StreamDecoder:
 
     def _suspected(self) -> None:
         self._suspect = True
-        self._decode = loads_utf8  # checks each event from now on
+        self.decode = loads_utf8  # checks each event from now on
         self.loads = self._bounded(loads_utf8)
 
 

@@ -37,9 +37,10 @@ from ._events import (
 )
 from ._limits import Limits
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
-from ._shapes import ChatCompletion, Usage, slot_constructor
+from ._shapes import ChatCompletion, Usage
 from ._sse import SSEDecoder
 from ._structure import (
+    _usual_chunk,
     structure_chunk,
     structure_completion,
     structure_error,
@@ -67,8 +68,10 @@ _INFLATE_STEP = 64 * 1024
 _SNIFF_LIMIT = 64 * 1024
 _BLANK = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# One ChunkReceived per streamed chunk: built without attrs' frozen __init__.
-_new_chunk_received = slot_constructor(ChunkReceived)
+# One ChunkReceived per streamed chunk: built without attrs' frozen __init__
+# (its one slot set directly, as slot_constructor would, without the call).
+_new = object.__new__
+_set_received_chunk = ChunkReceived.__dict__["chunk"].__set__
 
 # States of one response.
 _HEADERS = "awaiting headers"
@@ -522,7 +525,10 @@ class ChatResponseReader:
         decoder reads the bytes). One call per read, not per event."""
         decoder = self._events_json
         loads = decoder.loads
+        decode = decoder.decode  # without the limits check, for short events
+        short = decoder.short
         acc = self._acc
+        whole = acc is not None  # the assembly reads every field: built at once
         limits = self.limits
         tracker = self._tracker
         ndjson = self._ndjson
@@ -534,7 +540,7 @@ class ChatResponseReader:
                 return
             try:
                 try:
-                    obj = loads(data)
+                    obj = decode(data) if len(data) <= short else loads(data)
                 except ValueError:
                     obj = decoder.fallback(data)
             except ValueError:
@@ -556,8 +562,10 @@ class ChatResponseReader:
                 continue
             if ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
                 obj = _completion_as_chunk(obj)
-            chunk = structure_chunk(obj, limits)
-            events.append(_new_chunk_received(chunk))
+            chunk = _usual_chunk(obj, limits, whole) or structure_chunk(obj, limits)
+            received = _new(ChunkReceived)
+            _set_received_chunk(received, chunk)
+            events.append(received)
             if acc is not None:
                 acc.add(chunk)
             if chunk.usage is not None:

@@ -351,7 +351,7 @@ class ToolCall(Model):
 
 @_register
 @attrs.frozen
-class FunctionCallDelta(LazyModel):
+class FunctionCallDelta(Model):
     """A piece of a streamed function call: ``arguments`` arrive in pieces."""
 
     name: str | None = None
@@ -361,7 +361,7 @@ class FunctionCallDelta(LazyModel):
 
 @_register
 @attrs.frozen
-class ToolCallDelta(LazyModel):
+class ToolCallDelta(Model):
     """A piece of a streamed tool call, merged with others of the same ``index``."""
 
     index: int = 0

@@ -281,12 +281,12 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # or to refuse, more choices or tool calls than the limits allow, a null
 # delta) returns None, and the general path decides (and raises). What it
 # accepts it builds as :class:`~sora_core._shapes.LazyModel` objects holding
-# their JSON object: the choices, each choice's index, delta and
-# finish_reason, and the usage at once (the stream's reader reads them);
-# every other field on first read, by the rules registered below, which are
-# the general path's own rules for that field (``_meta_str`` for metadata,
-# ``_opt_int`` for ``created``, ``_extras``), so both paths give the same
-# result. (The checks read "x is not None and type(x) is not str": most of
+# their JSON object: the choices, each choice's finish_reason and the usage
+# at once (the stream's reader reads them on every chunk); every other field
+# on first read (all of one object's at once), by the functions below, which
+# use the general path's own rule for each field (``_meta_str`` for
+# metadata, ``_opt_int`` for ``created``, ``_extras``), so both paths give
+# the same result. (The checks read "x is not None and type(x) is not str": most of
 # these fields are null.)
 
 
@@ -304,15 +304,18 @@ def _usual_call(t: Any) -> bool:
 
 
 _new = object.__new__
-_set_raw, _set_choice_index, _set_choice_delta, _set_finish_reason = lazy_setters(
-    ChunkChoice, "index", "delta", "finish_reason"
-)
+_set_raw, _set_finish_reason = lazy_setters(ChunkChoice, "finish_reason")
 _, _set_choices, _set_usage = lazy_setters(ChatCompletionChunk, "choices", "usage")
 
 
-def _usual_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletionChunk | None:
+def _usual_chunk(
+    d: Any, limits: Limits = _DEFAULT_LIMITS, whole: bool = False
+) -> ChatCompletionChunk | None:
     # One function for the chunk, its choices and their deltas: it runs once
     # per streamed chunk, and each call saved is a few percent of it.
+    # ``whole``: build every field now, for a reader that reads them all
+    # (the stream's assembly): a first read that finds its slot empty costs
+    # Python an AttributeError before the fill.
     if type(d) is not dict:
         return None
     choices = d.get("choices")
@@ -348,24 +351,34 @@ def _usual_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletionChun
             for t in calls:
                 if not _usual_call(t):
                     return None
+        finish_reason = c.get("finish_reason")
+        if finish_reason is not None and type(finish_reason) is not str:
+            finish_reason = _finish(finish_reason)
         choice = _new(ChunkChoice)
         _set_raw(choice, c)
-        _set_choice_index(choice, index)
-        lazy_delta = _new(Delta)
-        _set_raw(lazy_delta, delta)
-        _set_choice_delta(choice, lazy_delta)
-        _set_finish_reason(choice, _finish(c.get("finish_reason")))
+        _set_finish_reason(choice, finish_reason)
         built.append(choice)
     chunk = _new(ChatCompletionChunk)
     _set_raw(chunk, d)
     _set_choices(chunk, tuple(built))
     _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
+    if whole:
+        _fill_chunk(chunk, d)
+        for choice in built:
+            _fill_chunk_choice(choice, choice._raw)
     return chunk
 
 
 def _lazy(cls: type[L], raw: Any) -> L:
     obj: L = _new(cls)
     _set_raw(obj, raw)
+    return obj
+
+
+def _whole(cls: type[T], raw: Any, fill: Callable[[T, Any], None]) -> T:
+    # An object built at once, by the same fill its lazy form would use.
+    obj: T = _new(cls)
+    fill(obj, raw)
     return obj
 
 
@@ -395,7 +408,9 @@ def _fill_tool_call_delta(call: ToolCallDelta, raw: dict[str, Any]) -> None:
     _set_call_index(call, get("index", 0))
     _set_call_id(call, _meta_str(get("id")))
     _set_call_type(call, _meta_str(get("type")))
-    _set_call_function(call, None if fn is None else _lazy(FunctionCallDelta, fn))
+    if fn is not None:
+        fn = _whole(FunctionCallDelta, fn, _fill_function_call_delta)
+    _set_call_function(call, fn)
     _set_call_extra(call, _extras(raw, _TOOL_DELTA_KEYS))
 
 
@@ -418,14 +433,24 @@ def _fill_delta(delta: Delta, raw: dict[str, Any]) -> None:
     _set_content(delta, get("content"))
     _set_reasoning(delta, get("reasoning_content"))
     _set_refusal(delta, get("refusal"))
-    _set_tool_calls(delta, None if calls is None else tuple(_lazy(ToolCallDelta, t) for t in calls))
+    if calls is not None:
+        calls = tuple(_whole(ToolCallDelta, t, _fill_tool_call_delta) for t in calls)
+    _set_tool_calls(delta, calls)
     _set_delta_extra(delta, _extras(raw, _DELTA_KEYS))
 
 
-_, _set_logprobs, _set_choice_extra = lazy_setters(ChunkChoice, "logprobs", "extra")
+_, _set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = lazy_setters(
+    ChunkChoice, "index", "delta", "logprobs", "extra"
+)
 
 
 def _fill_chunk_choice(choice: ChunkChoice, raw: dict[str, Any]) -> None:
+    # The delta is built whole with its choice: it is what a reader of a
+    # choice reads.
+    delta = _lazy(Delta, raw["delta"])
+    _fill_delta(delta, raw["delta"])
+    _set_choice_index(choice, raw.get("index", 0))
+    _set_choice_delta(choice, delta)
     _set_logprobs(choice, raw.get("logprobs"))
     _set_choice_extra(choice, _extras(raw, _CHUNK_CHOICE_KEYS))
 
@@ -447,8 +472,6 @@ def _fill_chunk(chunk: ChatCompletionChunk, raw: dict[str, Any]) -> None:
     _set_chunk_extra(chunk, _extras(raw, _CHUNK_KEYS))
 
 
-lazy_fields(FunctionCallDelta, _fill_function_call_delta)
-lazy_fields(ToolCallDelta, _fill_tool_call_delta)
 lazy_fields(Delta, _fill_delta)
 lazy_fields(ChunkChoice, _fill_chunk_choice)
 lazy_fields(ChatCompletionChunk, _fill_chunk)

@@ -410,6 +410,9 @@ def test_the_fast_chunk_route_agrees_with_the_general_one(obj: Any) -> None:
     if fast is not None:
         assert fast == slow
         assert repr(fast) == repr(slow)
+        # Built whole at once (for the assembly): the same again.
+        whole = usual(obj, Limits(), True)
+        assert repr(whole) == repr(slow) and whole == slow
     assert repr(structure_chunk(obj)) == repr(slow)
 
 

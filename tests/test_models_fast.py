@@ -138,6 +138,8 @@ def test_the_direct_route_agrees_with_the_general_one_on_tool_calls(obj: Any) ->
             structure_chunk(obj)
         return
     if fast is not None:
+        whole = _usual_chunk(obj, Limits(), True)  # built at once: the same
+        assert whole == fast == slow and repr(whole) == repr(slow)
         # == alone would take 1 == 1.0 == True: the reprs show the types,
         # and == covers the unknown fields the reprs leave out.
         assert fast == slow
