@@ -104,6 +104,26 @@ def ours_assembled(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
     return ours_response(pieces, check, assemble=True)
 
 
+def ours_text(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
+    """Ours with a consumer that reads every chunk's text, timed too: the
+    fields of a chunk are built on first read, so this is what a reader of
+    ``choices[0].delta.content`` pays (the other pipelines' consumers only
+    read when checked; the floor reads the text either way)."""
+    from sora_core import ChatResponse, ChunkReceived
+
+    response = ChatResponse(stream=True, assemble=False)
+    response.receive_headers(200, [("content-type", "text/event-stream")])
+    count, text = 0, []
+    for piece in [*pieces, b""]:
+        for event in response.receive_body(piece):
+            if type(event) is ChunkReceived:
+                count += 1
+                choices = event.chunk.choices
+                if choices and choices[0].delta.content:
+                    text.append(choices[0].delta.content)
+    return (count, _digest(text)) if check else None
+
+
 def openai_validate(pieces: list[bytes], check: bool) -> tuple[int, str] | None:
     from openai._streaming import SSEDecoder
     from openai.types.chat import ChatCompletionChunk
@@ -235,6 +255,7 @@ def _digest(text: Iterable[str]) -> str:
 P1_PIPELINES: dict[str, Pipeline] = {
     "ours": ours_response,
     "ours_assembled": ours_assembled,
+    "ours_text": ours_text,
     "openai": openai_validate,
     "openai_json": openai_validate_json,
     "httpx_sse": httpx_sse_orjson,

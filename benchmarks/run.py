@@ -300,6 +300,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                         _ratio(s["ours"], s[peer]),
                         targets.get(peer, "-") if json_name == "orjson" else "-",
                     )
+                if "ours_text" in s:  # the same, our consumer reading every chunk's text
+                    for peer in ("openai_json", "floor"):
+                        if peer in s:
+                            add(
+                                f"P1 {stream}, {json_name}, reading each chunk's text",
+                                f"{us['ours_text']:.2f} µs/chunk",
+                                peers[peer],
+                                f"{us[peer]:.2f} µs/chunk",
+                                _ratio(s["ours_text"], s[peer]),
+                                "-",
+                            )
         tool = core["orjson"].get("toolcost")
         if tool:
             content = tool["content"]["us_per_event"]["ours"]

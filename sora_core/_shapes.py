@@ -251,7 +251,7 @@ def _dumps(obj: JSON, indent: int | None) -> str:
 
 # class -> (its field names, the function that builds every field the chunk
 # path left empty from the JSON object)
-_LAZY: dict[type, tuple[frozenset[str], Callable[[Any, Any], None]]] = {}
+_LAZY: dict[type, tuple[frozenset[str], Callable[..., None]]] = {}
 _getattribute = object.__getattribute__
 
 
@@ -267,13 +267,13 @@ class LazyModel(Model):
         lazy = _LAZY.get(type(self))
         if lazy is None or name not in lazy[0]:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        lazy[1](self, self._raw)
+        lazy[1](self, **self._raw)
         return _getattribute(self, name)
 
 
-def lazy_fields(cls: type, fill: Callable[[Any, Any], None]) -> None:
-    """Register ``fill(obj, raw)``, which sets every field of a ``cls`` object
-    the chunk path left empty from its JSON object ``raw`` (used by
+def lazy_fields(cls: type, fill: Callable[..., None]) -> None:
+    """Register ``fill(obj, /, **raw)``, which sets every field of a ``cls``
+    object the chunk path left empty from its JSON object ``raw`` (used by
     ``_structure``)."""
     names = frozenset(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
     _LAZY[cls] = (names, fill)
@@ -373,7 +373,7 @@ class ToolCallDelta(Model):
 
 @_register
 @attrs.frozen
-class Delta(LazyModel):
+class Delta(Model):
     """What one chunk adds to one choice."""
 
     role: str | None = None

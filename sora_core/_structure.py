@@ -31,7 +31,6 @@ from ._shapes import (
     Delta,
     FunctionCall,
     FunctionCallDelta,
-    LazyModel,
     Message,
     ToolCall,
     ToolCallDelta,
@@ -54,7 +53,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-L = TypeVar("L", bound=LazyModel)
 
 _DEFAULT_LIMITS = Limits()
 # The builtin, for the functions below that have a parameter named "type".
@@ -281,13 +279,13 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # or to refuse, more choices or tool calls than the limits allow, a null
 # delta) returns None, and the general path decides (and raises). What it
 # accepts it builds as :class:`~sora_core._shapes.LazyModel` objects holding
-# their JSON object: the choices, each choice's finish_reason and the usage
-# at once (the stream's reader reads them on every chunk); every other field
-# on first read (all of one object's at once), by the functions below, which
-# use the general path's own rule for each field (``_meta_str`` for
-# metadata, ``_opt_int`` for ``created``, ``_extras``), so both paths give
-# the same result. (The checks read "x is not None and type(x) is not str": most of
-# these fields are null.)
+# their JSON object: the chunk's choices and usage and each choice's
+# finish_reason at once (the stream's reader reads them on every chunk);
+# the rest of a chunk, and the rest of a choice (its delta and tool calls
+# with it), on the first read of any of it, by the fill functions below,
+# which use the general path's own rule for each field, so both paths give
+# the same result. (The checks read "x is not None and type(x) is not str":
+# most of these fields are null.)
 
 
 def _usual_call(t: Any) -> bool:
@@ -355,46 +353,42 @@ def _usual_chunk(
         if finish_reason is not None and type(finish_reason) is not str:
             finish_reason = _finish(finish_reason)
         choice = _new(ChunkChoice)
-        _set_raw(choice, c)
         _set_finish_reason(choice, finish_reason)
+        if whole:
+            _fill_chunk_choice(choice, **c)
+        else:
+            _set_raw(choice, c)
         built.append(choice)
     chunk = _new(ChatCompletionChunk)
-    _set_raw(chunk, d)
     _set_choices(chunk, tuple(built))
     _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
     if whole:
-        _fill_chunk(chunk, d)
-        for choice in built:
-            _fill_chunk_choice(choice, choice._raw)
+        _fill_chunk(chunk, **d)
+    else:
+        _set_raw(chunk, d)
     return chunk
-
-
-def _lazy(cls: type[L], raw: Any) -> L:
-    obj: L = _new(cls)
-    _set_raw(obj, raw)
-    return obj
-
-
-def _whole(cls: type[T], raw: Any, fill: Callable[[T, Any], None]) -> T:
-    # An object built at once, by the same fill its lazy form would use.
-    obj: T = _new(cls)
-    fill(obj, raw)
-    return obj
 
 
 # The fields the chunk path leaves empty, built on first read from the JSON
 # object by the general path's own rule for each (values it checked are
-# taken as they are).
+# taken as they are). Each fill takes the JSON object as keyword arguments
+# (``_fill_delta(delta, **raw)``): Python matches the keys to the fields in
+# C and collects the unknown ones, in order, into ``extra``, which is what
+# ``_extras`` gives. The object comes first, positional-only, so no JSON key
+# can take its place. A value already of the type a rule returns as it is
+# skips the call to the rule.
 
 _, _set_fn_name, _set_fn_arguments, _set_fn_extra = lazy_setters(
     FunctionCallDelta, "name", "arguments", "extra"
 )
 
 
-def _fill_function_call_delta(fn: FunctionCallDelta, raw: dict[str, Any]) -> None:
-    _set_fn_name(fn, raw.get("name"))
-    _set_fn_arguments(fn, raw.get("arguments"))
-    _set_fn_extra(fn, _extras(raw, _FUNCTION_KEYS))
+def _fill_function_call_delta(
+    fn: FunctionCallDelta, /, name: Any = None, arguments: Any = None, **extra: Any
+) -> None:
+    _set_fn_name(fn, name)
+    _set_fn_arguments(fn, arguments)
+    _set_fn_extra(fn, extra)
 
 
 _, _set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_extra = (
@@ -402,16 +396,24 @@ _, _set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_
 )
 
 
-def _fill_tool_call_delta(call: ToolCallDelta, raw: dict[str, Any]) -> None:
-    get = raw.get
-    fn = get("function")
-    _set_call_index(call, get("index", 0))
-    _set_call_id(call, _meta_str(get("id")))
-    _set_call_type(call, _meta_str(get("type")))
-    if fn is not None:
-        fn = _whole(FunctionCallDelta, fn, _fill_function_call_delta)
-    _set_call_function(call, fn)
-    _set_call_extra(call, _extras(raw, _TOOL_DELTA_KEYS))
+def _fill_tool_call_delta(
+    call: ToolCallDelta,
+    /,
+    index: Any = 0,
+    id: Any = None,
+    type: Any = None,
+    function: Any = None,
+    **extra: Any,
+) -> None:
+    _set_call_index(call, index)
+    _set_call_id(call, id if id is None or _type(id) is str else _meta_str(id))
+    _set_call_type(call, type if type is None or _type(type) is str else _meta_str(type))
+    if function is not None:
+        fn = _new(FunctionCallDelta)
+        _fill_function_call_delta(fn, **function)
+        function = fn
+    _set_call_function(call, function)
+    _set_call_extra(call, extra)
 
 
 (
@@ -425,18 +427,29 @@ def _fill_tool_call_delta(call: ToolCallDelta, raw: dict[str, Any]) -> None:
 ) = lazy_setters(Delta, "role", "content", "reasoning_content", "refusal", "tool_calls", "extra")
 
 
-def _fill_delta(delta: Delta, raw: dict[str, Any]) -> None:
-    get = raw.get
-    role = get("role")
-    calls = get("tool_calls")
-    _set_role(delta, role if role is None else _meta_str(role))
-    _set_content(delta, get("content"))
-    _set_reasoning(delta, get("reasoning_content"))
-    _set_refusal(delta, get("refusal"))
-    if calls is not None:
-        calls = tuple(_whole(ToolCallDelta, t, _fill_tool_call_delta) for t in calls)
-    _set_tool_calls(delta, calls)
-    _set_delta_extra(delta, _extras(raw, _DELTA_KEYS))
+def _fill_delta(
+    delta: Delta,
+    /,
+    role: Any = None,
+    content: Any = None,
+    reasoning_content: Any = None,
+    refusal: Any = None,
+    tool_calls: Any = None,
+    **extra: Any,
+) -> None:
+    _set_role(delta, role if role is None or type(role) is str else _meta_str(role))
+    _set_content(delta, content)
+    _set_reasoning(delta, reasoning_content)
+    _set_refusal(delta, refusal)
+    if tool_calls is not None:
+        calls = []
+        for t in tool_calls:
+            call = _new(ToolCallDelta)
+            _fill_tool_call_delta(call, **t)
+            calls.append(call)
+        tool_calls = tuple(calls)
+    _set_tool_calls(delta, tool_calls)
+    _set_delta_extra(delta, extra)
 
 
 _, _set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = lazy_setters(
@@ -444,15 +457,23 @@ _, _set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = lazy
 )
 
 
-def _fill_chunk_choice(choice: ChunkChoice, raw: dict[str, Any]) -> None:
+def _fill_chunk_choice(
+    choice: ChunkChoice,
+    /,
+    index: Any = 0,
+    delta: Any = None,
+    finish_reason: Any = None,
+    logprobs: Any = None,
+    **extra: Any,
+) -> None:
     # The delta is built whole with its choice: it is what a reader of a
-    # choice reads.
-    delta = _lazy(Delta, raw["delta"])
-    _fill_delta(delta, raw["delta"])
-    _set_choice_index(choice, raw.get("index", 0))
-    _set_choice_delta(choice, delta)
-    _set_logprobs(choice, raw.get("logprobs"))
-    _set_choice_extra(choice, _extras(raw, _CHUNK_CHOICE_KEYS))
+    # choice reads. (finish_reason was set when the chunk arrived.)
+    built = _new(Delta)
+    _fill_delta(built, **delta)
+    _set_choice_index(choice, index)
+    _set_choice_delta(choice, built)
+    _set_logprobs(choice, logprobs)
+    _set_choice_extra(choice, extra)
 
 
 _, _set_id, _set_object, _set_created, _set_model, _set_fingerprint, _set_chunk_extra = (
@@ -462,17 +483,32 @@ _, _set_id, _set_object, _set_created, _set_model, _set_fingerprint, _set_chunk_
 )
 
 
-def _fill_chunk(chunk: ChatCompletionChunk, raw: dict[str, Any]) -> None:
-    get = raw.get
-    _set_id(chunk, _meta_str(get("id")))
-    _set_object(chunk, _meta_str(get("object")))
-    _set_created(chunk, _opt_int(get("created")))
-    _set_model(chunk, _meta_str(get("model")))
-    _set_fingerprint(chunk, _meta_str(get("system_fingerprint")))
-    _set_chunk_extra(chunk, _extras(raw, _CHUNK_KEYS))
+def _fill_chunk(
+    chunk: ChatCompletionChunk,
+    /,
+    id: Any = None,
+    object: Any = None,
+    created: Any = None,
+    model: Any = None,
+    choices: Any = None,
+    usage: Any = None,
+    system_fingerprint: Any = None,
+    **extra: Any,
+) -> None:
+    # (choices and usage were set when the chunk arrived.)
+    _set_id(chunk, id if id is None or type(id) is str else _meta_str(id))
+    _set_object(chunk, object if object is None or type(object) is str else _meta_str(object))
+    _set_created(chunk, created if created is None or type(created) is int else _opt_int(created))
+    _set_model(chunk, model if model is None or type(model) is str else _meta_str(model))
+    _set_fingerprint(
+        chunk,
+        system_fingerprint
+        if system_fingerprint is None or type(system_fingerprint) is str
+        else _meta_str(system_fingerprint),
+    )
+    _set_chunk_extra(chunk, extra)
 
 
-lazy_fields(Delta, _fill_delta)
 lazy_fields(ChunkChoice, _fill_chunk_choice)
 lazy_fields(ChatCompletionChunk, _fill_chunk)
 
