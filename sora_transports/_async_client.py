@@ -10,7 +10,7 @@ backends); for another runtime, write one and pass it as ``backend=``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -184,11 +184,13 @@ class AsyncEventStream(StreamView):
     ) -> None:
         await self.aclose()
 
-    def __aiter__(self) -> AsyncEventStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Event]:
+        # The driving generator itself: ``async for`` then costs no extra
+        # coroutine per event.
+        return self._events
 
-    async def __anext__(self) -> Event:
-        return await self._events.__anext__()
+    def __anext__(self) -> Awaitable[Event]:
+        return self._events.__anext__()
 
     async def aclose(self) -> None:
         """Stop reading; the connection is closed unless the response was read whole."""

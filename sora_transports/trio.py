@@ -21,7 +21,9 @@ client usable.
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
+import sys
 
 import trio
 
@@ -44,16 +46,42 @@ _IO_ERRORS: dict[type[BaseException], type[ConnectionLost]] = {
 }
 
 
+# A plain TCP stream is read from its socket's file descriptor (see
+# TrioStream.read); Windows cannot read a socket with os.read.
+_DIRECT_READ = sys.platform != "win32"
+
+
 class TrioStream:
     """An :class:`~sora_transports.AsyncByteStream` over a trio stream."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
+        self._socket = (
+            stream.socket if _DIRECT_READ and isinstance(stream, trio.SocketStream) else None
+        )
 
     async def read(self, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` at EOF."""
+        sock = self._socket
+        if sock is None:  # TLS (or not a socket): the stream's own reader
+            with map_exceptions(_IO_ERRORS, "the connection broke while reading"):
+                return bytes(await self.stream.receive_some(max_bytes))
+        # SocketStream.receive_some reads first and then yields to the
+        # scheduler with the bytes in hand; when many connections become
+        # readable together, every one of them holds its read (up to
+        # max_bytes) at the same moment. Yield first (the checkpoint: cancel
+        # and schedule point), then read and hand the bytes on at once, so a
+        # waiting connection holds no bytes: they wait in the kernel.
+        await trio.lowlevel.checkpoint()
         with map_exceptions(_IO_ERRORS, "the connection broke while reading"):
-            return bytes(await self.stream.receive_some(max_bytes))
+            while True:
+                fd = sock.fileno()  # each time: -1 once closed (never a reused number)
+                if fd < 0:
+                    raise trio.ClosedResourceError("the socket was closed")
+                try:
+                    return os.read(fd, max_bytes)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(sock)
 
     async def write(self, data: bytes) -> None:
         """Send all of ``data``."""

@@ -427,6 +427,62 @@ def test_async_mock_stream_under_trio_and_asyncio() -> None:
     assert asyncio.run(go()) == (b"abcd", b"x", True)
 
 
+class _StepWatch(trio.abc.Instrument):
+    """Calls ``check`` after every step of one task (a step ends at a schedule point)."""
+
+    def __init__(self, check: Any) -> None:
+        self.check = check
+        self.task: trio.lowlevel.Task | None = None
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.check()
+
+
+def test_trio_stream_yields_before_it_reads_not_with_the_bytes_in_hand() -> None:
+    # With many connections readable at once, a read that yields to the
+    # scheduler after taking the bytes makes every connection hold its read
+    # at the same moment; the bytes must stay in the kernel until the read
+    # returns them.
+    from sora_transports.trio import TrioStream
+
+    peer, ours = socket.socketpair()
+    payload = b"x" * 5000
+    peer.sendall(payload)
+    left_in_kernel: list[int] = []
+    got: list[bytes] = []
+
+    def check() -> None:
+        if not got:  # the read has not returned yet: nothing may be taken
+            try:
+                left_in_kernel.append(len(ours.recv(65536, socket.MSG_PEEK)))
+            except BlockingIOError:
+                left_in_kernel.append(0)
+
+    watch = _StepWatch(check)
+
+    async def go() -> None:
+        stream = TrioStream(trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+
+        async def reader() -> None:
+            watch.task = trio.lowlevel.current_task()
+            got.append(await stream.read(65536))
+
+        trio.lowlevel.add_instrument(watch)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+        trio.lowlevel.remove_instrument(watch)
+        peer.close()
+        assert await stream.read(10) == b""  # EOF
+        await stream.aclose()
+        with pytest.raises(ConnectionLost):
+            await stream.read(10)
+
+    trio.run(go)
+    assert got == [payload]
+    assert left_in_kernel and set(left_in_kernel) == {len(payload)}
+
+
 def test_image_url_forms(tmp_path: Any) -> None:
     assert image_url("https://x.test/a.png") == "https://x.test/a.png"
     assert image_url("data:image/png;base64,AA==") == "data:image/png;base64,AA=="
