@@ -528,9 +528,10 @@ class ChatResponseReader:
         decode = decoder.decode  # without the limits check, for short events
         short = decoder.short
         acc = self._acc
-        whole = acc is not None  # the assembly reads every field: built at once
         limits = self.limits
         tracker = self._tracker
+        # The assembly and the video tracker read every field: built at once.
+        whole = acc is not None or tracker is not None
         ndjson = self._ndjson
         for kind, data in raw:
             if not data:
@@ -568,7 +569,7 @@ class ChatResponseReader:
             events.append(received)
             if acc is not None:
                 acc.add(chunk)
-            if chunk.usage is not None:
+            if type(obj) is dict and obj.get("usage") is not None:  # the usual chunk has none
                 self._usage = chunk.usage
             for choice in chunk.choices:
                 if choice.finish_reason is not None:

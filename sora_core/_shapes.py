@@ -373,7 +373,7 @@ class ToolCallDelta(Model):
 
 @_register
 @attrs.frozen
-class Delta(Model):
+class Delta(LazyModel):
     """What one chunk adds to one choice."""
 
     role: str | None = None

@@ -183,25 +183,22 @@ class SSEDecoder:
             # the start of a block. ``end``: after the last blank line.
             end = data.rfind(b"\n\n") + 2
             if end > 1 and data.startswith(b"data: "):
-                blocks = data[: end - 2].split(b"\n\n")
-                # Exactly two LFs per block (so none inside one) and every
-                # block after a blank line a data line: the line-by-line
-                # loop below would give these events, so they are built at
-                # once; anything else takes the loop.
-                if (
-                    data.count(b"\n", 0, end) == 2 * len(blocks)
-                    and data.count(b"\n\ndata: ", 0, end) == len(blocks) - 1
-                ):
+                # Cut on the blank line plus the next data field: the parts
+                # are the events' data. Exactly two LFs per part in the
+                # whole (so none inside a part: every blank line was
+                # followed by a data line) means the line-by-line loop below
+                # would give these events, so they are built at once;
+                # anything else takes the loop.
+                values = data[6 : end - 2].split(b"\n\ndata: ")
+                if data.count(b"\n", 0, end) == 2 * len(values):
                     last_event_id = self.last_event_id = self._id_buffer
                     if decode:
                         events = [
-                            _new_event(
-                                "message", b[6:].decode("utf-8", "replace"), last_event_id, None
-                            )
-                            for b in blocks
+                            _new_event("message", v.decode("utf-8", "replace"), last_event_id, None)
+                            for v in values
                         ]
                     else:
-                        events = [("message", b[6:]) for b in blocks]
+                        events = [("message", v) for v in values]
                     data = data[end:]
         # Only LF is a line end here: never str.splitlines(), which would also
         # split at U+2028, U+0085, form feed and so on.

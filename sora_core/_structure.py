@@ -279,13 +279,13 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # or to refuse, more choices or tool calls than the limits allow, a null
 # delta) returns None, and the general path decides (and raises). What it
 # accepts it builds as :class:`~sora_core._shapes.LazyModel` objects holding
-# their JSON object: the chunk's choices and usage and each choice's
-# finish_reason at once (the stream's reader reads them on every chunk);
-# the rest of a chunk, and the rest of a choice (its delta and tool calls
-# with it), on the first read of any of it, by the fill functions below,
-# which use the general path's own rule for each field, so both paths give
-# the same result. (The checks read "x is not None and type(x) is not str":
-# most of these fields are null.)
+# their JSON object: the chunk's choices, each choice's
+# finish_reason and delta, and the delta's content and reasoning_content at
+# once (what a stream's reader reads on every chunk); the rest of a chunk, a
+# choice or a delta on the first read of any of it, by the fill functions
+# below, which use the general path's own rule for each field, so both paths
+# give the same result. (The checks read "x is not None and type(x) is not
+# str": most of these fields are null.)
 
 
 def _usual_call(t: Any) -> bool:
@@ -303,7 +303,7 @@ def _usual_call(t: Any) -> bool:
 
 _new = object.__new__
 _set_raw, _set_finish_reason = lazy_setters(ChunkChoice, "finish_reason")
-_, _set_choices, _set_usage = lazy_setters(ChatCompletionChunk, "choices", "usage")
+_, _set_choices = lazy_setters(ChatCompletionChunk, "choices")
 
 
 def _usual_chunk(
@@ -352,16 +352,23 @@ def _usual_chunk(
         finish_reason = c.get("finish_reason")
         if finish_reason is not None and type(finish_reason) is not str:
             finish_reason = _finish(finish_reason)
+        # The delta's text at once (what a stream's reader reads), the rest
+        # of it and of its choice on first read, or now when ``whole``.
+        built_delta = _new(Delta)
+        _set_content(built_delta, content)
+        _set_reasoning(built_delta, reasoning)
         choice = _new(ChunkChoice)
         _set_finish_reason(choice, finish_reason)
+        _set_choice_delta(choice, built_delta)
         if whole:
+            _fill_delta(built_delta, **delta)
             _fill_chunk_choice(choice, **c)
         else:
+            _set_raw(built_delta, delta)
             _set_raw(choice, c)
         built.append(choice)
     chunk = _new(ChatCompletionChunk)
     _set_choices(chunk, tuple(built))
-    _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
     if whole:
         _fill_chunk(chunk, **d)
     else:
@@ -437,9 +444,8 @@ def _fill_delta(
     tool_calls: Any = None,
     **extra: Any,
 ) -> None:
+    # (content and reasoning_content were set when the chunk arrived.)
     _set_role(delta, role if role is None or type(role) is str else _meta_str(role))
-    _set_content(delta, content)
-    _set_reasoning(delta, reasoning_content)
     _set_refusal(delta, refusal)
     if tool_calls is not None:
         calls = []
@@ -466,20 +472,23 @@ def _fill_chunk_choice(
     logprobs: Any = None,
     **extra: Any,
 ) -> None:
-    # The delta is built whole with its choice: it is what a reader of a
-    # choice reads. (finish_reason was set when the chunk arrived.)
-    built = _new(Delta)
-    _fill_delta(built, **delta)
+    # (finish_reason and the delta were set when the chunk arrived.)
     _set_choice_index(choice, index)
-    _set_choice_delta(choice, built)
     _set_logprobs(choice, logprobs)
     _set_choice_extra(choice, extra)
 
 
-_, _set_id, _set_object, _set_created, _set_model, _set_fingerprint, _set_chunk_extra = (
-    lazy_setters(
-        ChatCompletionChunk, "id", "object", "created", "model", "system_fingerprint", "extra"
-    )
+(
+    _,
+    _set_id,
+    _set_object,
+    _set_created,
+    _set_model,
+    _set_usage,
+    _set_fingerprint,
+    _set_chunk_extra,
+) = lazy_setters(
+    ChatCompletionChunk, "id", "object", "created", "model", "usage", "system_fingerprint", "extra"
 )
 
 
@@ -495,11 +504,12 @@ def _fill_chunk(
     system_fingerprint: Any = None,
     **extra: Any,
 ) -> None:
-    # (choices and usage were set when the chunk arrived.)
+    # (choices were set when the chunk arrived.)
     _set_id(chunk, id if id is None or type(id) is str else _meta_str(id))
     _set_object(chunk, object if object is None or type(object) is str else _meta_str(object))
     _set_created(chunk, created if created is None or type(created) is int else _opt_int(created))
     _set_model(chunk, model if model is None or type(model) is str else _meta_str(model))
+    _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
     _set_fingerprint(
         chunk,
         system_fingerprint
@@ -509,6 +519,7 @@ def _fill_chunk(
     _set_chunk_extra(chunk, extra)
 
 
+lazy_fields(Delta, _fill_delta)
 lazy_fields(ChunkChoice, _fill_chunk_choice)
 lazy_fields(ChatCompletionChunk, _fill_chunk)
 
