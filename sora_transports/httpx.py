@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
+import h11
 import httpx
 
 from sora_core import (
@@ -61,6 +62,7 @@ from sora_core._connection import _TRAILING as trailing_data_error
 
 from ._async_client import AsyncBackend
 from ._async_client import AsyncClient as _AsyncClientBase
+from ._chunked import Reframer
 from ._client_core import check_head_size, describe, logger, ssl_context
 from ._drive import Head
 from ._sync import EventStream, SyncClient
@@ -77,6 +79,10 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(e))
         yield e
         e = e.__cause__ or e.__context__
+
+
+def _bad_footer() -> RemoteProtocolError:
+    return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
 
 
 def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
@@ -97,7 +103,7 @@ def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
             f"this client can follow ({text})"
         )
     if "chunk footer" in lower:  # the core's words for the same h11 error
-        return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
+        return _bad_footer()
     if "receive buffer too long" in lower or ("too long" in lower and "line" in lower):
         return LimitExceeded(f"the response head is too large: {text} (httpcore's limit)")
     return RemoteProtocolError(f"malformed HTTP response: {text}")
@@ -192,6 +198,23 @@ def _trailing_data(response: httpx.Response) -> Any:
     return connection if data else None
 
 
+def _reframer(response: httpx.Response, stream: Any) -> Reframer | None:
+    """A :class:`Reframer` for ``response``'s chunked body, read from
+    ``stream`` by httpcore's h11 connection (``None`` for any other body or
+    connection: h11 then gets the bytes as they come)."""
+    if response.status_code in (204, 304) or response.request.method in ("HEAD", "CONNECT"):
+        return None
+    if "transfer-encoding" not in response.headers:  # h11 allows only "chunked"
+        return None
+    connection = _h11_connection(response)
+    if connection is None or getattr(connection, "_network_stream", None) is not stream:
+        return None
+    state = connection._h11_state
+    if state.their_state is not h11.SEND_BODY:
+        return None
+    return Reframer(state.trailing_data[0], _bad_footer)
+
+
 def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes]:
     if len(data) <= max_bytes:
         return data, b""
@@ -209,6 +232,8 @@ class _SyncIO:
         self.chunks: Iterator[bytes] | None = None
         self.left = b""
         self.budget = 0.0
+        self.timeout: Budget | None = None  # the current Receive's
+        self.held = 0  # the body data h11 has without reading (see Reframer)
         self.patched: Any = None
 
     def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
@@ -225,10 +250,11 @@ class _SyncIO:
                 request, stream=True, follow_redirects=False
             )
         self.chunks = iter(response.stream)  # type: ignore[arg-type]
-        self._bound_reads(response, action.timeout.seconds)
+        self.held = 0
+        self._bound_reads(response, action.timeout)
         return _head(response, self.client._config)
 
-    def _bound_reads(self, response: httpx.Response, seconds: float) -> None:
+    def _bound_reads(self, response: httpx.Response, budget: Budget) -> None:
         """Make each read of the body wait at most the current Receive's budget.
 
         httpcore fixes the read timeout for a whole response; the budget
@@ -240,18 +266,40 @@ class _SyncIO:
         original = getattr(stream, "read", None)
         if original is None or not hasattr(stream, "__dict__"):
             return  # another transport: httpx's per-response timeout holds
-        self.budget = seconds
+        self.budget, self.timeout = budget.seconds, budget
+        reframer = _reframer(response, stream)
+        self.held = reframer.held_data if reframer is not None else 0
+        clock = self.clock
 
         def read(max_bytes: int, timeout: float | None = None) -> bytes:
             data: bytes = original(max_bytes, self.budget)
             return data
 
-        stream.read = read
+        def read_chunked(max_bytes: int, timeout: float | None = None) -> bytes:
+            assert reframer is not None
+            raw: bytes = original(max_bytes, self.budget)
+            data = reframer.feed(raw)
+            if data or not raw:
+                return data
+            # Only a piece of a size line or of a CRLF came: read on, within
+            # the same budget (it bounds the wait for this read as a whole).
+            end = clock() + self.budget
+            while True:
+                left = end - clock()
+                if left <= 0:
+                    assert self.timeout is not None
+                    raise self.timeout.error()
+                raw = original(max_bytes, left)
+                data = reframer.feed(raw)
+                if data or not raw:
+                    return data
+
+        stream.read = read if reframer is None else read_chunked
         self.patched = stream
 
     def receive(self, action: Receive) -> bytes:
         """The next raw body bytes as soon as any arrived (``b""`` at the end)."""
-        self.budget = action.timeout.seconds
+        self.budget, self.timeout = action.timeout.seconds, action.timeout
         if self.left:
             data, self.left = _split(self.left, action.max_bytes)
             return data
@@ -259,6 +307,8 @@ class _SyncIO:
         with _map_exceptions(action.timeout):
             for chunk in self.chunks:
                 if chunk:
+                    if self.held > len(chunk):
+                        chunk = self._take_held(chunk)
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
         assert self.response is not None
@@ -267,6 +317,21 @@ class _SyncIO:
             connection.close()
             raise trailing_data_error()
         return b""
+
+    def _take_held(self, first: bytes) -> bytes:
+        """``first`` and the rest of the data h11 has from the bytes that came
+        with the head: h11 gives it one chunk at a time, with no read."""
+        assert self.chunks is not None
+        pieces = [first]
+        held = self.held - len(first)
+        while held > 0:
+            chunk = next(self.chunks, b"")
+            if not chunk:
+                break
+            pieces.append(chunk)
+            held -= len(chunk)
+        self.held = 0
+        return b"".join(pieces)
 
     def release(self, reusable: bool) -> None:
         # A body read to its end goes back to httpx's pool; any other is closed.
