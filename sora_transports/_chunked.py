@@ -12,12 +12,14 @@ library's. It only looks at bytes that arrived: it never waits for more.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 __all__ = ["BAD_FOOTER", "MORE", "OTHER", "Reframer", "scan"]
 
 _HEX = b"0123456789abcdefABCDEF"
 _MAX_LINE = 20  # a plain size line is shorter: 16 hex digits cover any size
+_PLAIN = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n")
 
 MORE = 0  # stopped at the end of the bytes (or of ``limit``): more may follow
 OTHER = 1  # stopped at a chunk boundary where a line that is not plain starts
@@ -38,7 +40,23 @@ def scan(
     """
     n = len(buf)
     out: list[bytes] = []
+    append = out.append
+    match = _PLAIN.match
     while pos < n and limit > 0:
+        if not (left or footer):
+            # The usual case first: a plain size line and the whole chunk.
+            m = match(buf, pos)
+            if m is not None:
+                size = int(m[1], 16)
+                start = m.end()
+                end = start + size
+                if size and end + 2 <= n and size <= limit:
+                    append(buf[start:end])
+                    if buf[end : end + 2] != b"\r\n":
+                        return out, end, 0, True, BAD_FOOTER
+                    pos = end + 2
+                    limit -= size
+                    continue
         if left:
             take = min(left, n - pos, limit)
             out.append(buf[pos : pos + take])
