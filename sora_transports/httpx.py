@@ -307,7 +307,7 @@ class _SyncIO:
         with _map_exceptions(action.timeout):
             for chunk in self.chunks:
                 if chunk:
-                    if self.held > len(chunk):
+                    if self.held:
                         chunk = self._take_held(chunk)
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
@@ -355,6 +355,8 @@ class _AsyncIO:
         self.chunks: AsyncIterator[bytes] | None = None
         self.left = b""
         self.read_timeout = 0.0
+        self.held = 0  # the body data h11 has without reading (see Reframer)
+        self.patched: Any = None
 
     async def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
         raise LocalProtocolError("httpx frames HTTP itself (no StartTLS)")
@@ -376,7 +378,34 @@ class _AsyncIO:
             self.response = response
         self.read_timeout = action.timeout.seconds  # httpx's, for the whole body
         self.chunks = aiter(response.stream)  # type: ignore[arg-type]
+        self._reframe(response)
         return _head(response, self.client._config)
+
+    def _reframe(self, response: httpx.Response) -> None:
+        """A chunked body reaches httpcore's h11 one chunk per read (see
+        :class:`~sora_transports._chunked.Reframer`), until :meth:`release`."""
+        self.held = 0
+        stream: Any = response.extensions.get("network_stream")
+        original = getattr(stream, "read", None)
+        if original is None or not hasattr(stream, "__dict__"):
+            return
+        reframer = _reframer(response, stream)
+        if reframer is None:
+            return
+        self.held = reframer.held_data
+
+        async def read(max_bytes: int, timeout: float | None = None) -> bytes:
+            # Read on while only a piece of a size line or of a CRLF came;
+            # each read within httpx's timeout, all of them within the
+            # receive's own bound (anyio.fail_after).
+            while True:
+                raw: bytes = await original(max_bytes, timeout)
+                data = reframer.feed(raw)
+                if data or not raw:
+                    return data
+
+        stream.read = read
+        self.patched = stream
 
     async def receive(self, action: Receive) -> bytes:
         if self.left:
@@ -400,6 +429,8 @@ class _AsyncIO:
                 except TimeoutError:
                     raise action.timeout.error() from None
                 if chunk:
+                    if self.held:
+                        chunk = await self._take_held(chunk)
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
         assert self.response is not None
@@ -409,8 +440,25 @@ class _AsyncIO:
             raise trailing_data_error()
         return b""
 
+    async def _take_held(self, first: bytes) -> bytes:
+        """:meth:`_SyncIO._take_held`: no read happens here."""
+        assert self.chunks is not None
+        pieces = [first]
+        held = self.held - len(first)
+        while held > 0:
+            chunk = await anext(self.chunks, b"")
+            if not chunk:
+                break
+            pieces.append(chunk)
+            held -= len(chunk)
+        self.held = 0
+        return b"".join(pieces)
+
     async def release(self, reusable: bool) -> None:
         response, self.response, self.chunks = self.response, None, None
+        stream, self.patched = self.patched, None
+        if stream is not None:
+            vars(stream).pop("read", None)
         if response is not None:
             # Shielded: closing must finish even while the task is cancelled.
             with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):

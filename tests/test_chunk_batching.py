@@ -10,14 +10,16 @@ same bytes itself, however they are split; only the number of reads falls.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 from typing import Any
 
 import h11
 import pytest
+import trio
 
-from sora_core import ChatRequest, RemoteProtocolError
+from sora_core import ChatRequest, ConnectionLost, RemoteProtocolError
 from sora_transports import httpx as httpx_transport
 from sora_transports import requests as rq_transport
 from sora_transports._chunked import BAD_FOOTER, MORE, OTHER, Reframer, scan
@@ -254,3 +256,70 @@ def test_a_stream_of_small_chunks_is_read_in_few_reads_and_the_connection_kept(
                 assert client.chat(request).text == expected
                 assert len(reads) < 10, reads  # 41 chunks: one read each before
         assert server.connections == 1
+
+
+@pytest.mark.parametrize("runner", ["asyncio", "trio"])
+def test_the_async_httpx_client_reads_a_stream_of_small_chunks_in_few_reads(
+    runner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    receive = httpx_transport._AsyncIO.receive
+
+    async def counting(self: Any, action: Any) -> bytes:
+        data: bytes = await receive(self, action)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(httpx_transport._AsyncIO, "receive", counting)
+    request = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+
+    async def go(base_url: str) -> list[str]:
+        texts = []
+        async with httpx_transport.AsyncClient(base_url, "sk-test", max_retries=0) as client:
+            for _ in range(2):
+                reads.clear()
+                texts.append((await client.chat(request)).text or "")
+                assert len(reads) < 10, reads
+        return texts
+
+    expected = "".join(f"w{i} " for i in range(40))
+    with hs.HostileServer(_many_chunks, lifetime=30) as server:
+        if runner == "asyncio":
+            texts = asyncio.run(go(server.base_url))
+        else:
+            texts = trio.run(go, server.base_url)
+        assert texts == [expected, expected]
+        assert server.connections == 1
+
+
+def _head_with_a_chunk_then_a_chunk_then_gone(peer: hs.Peer) -> None:
+    """The first chunk with the head, the second alone a little later, then
+    the connection closes before the last chunk."""
+    peer.read_request()
+    peer.send(hs.head(chunked=True) + hs.chunked(hs.event(hs.chunk_json("partial "))))
+    peer.wait(0.2)
+    peer.send(hs.chunked(hs.event(hs.chunk_json("text"))))
+    peer.wait(0.2)
+
+
+@pytest.mark.parametrize("kind", ["requests", "httpx", "httpx-async"])
+def test_data_after_the_bytes_that_came_with_the_head_is_kept_when_the_body_is_cut(
+    kind: str,
+) -> None:
+    request = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+    with hs.HostileServer(_head_with_a_chunk_then_a_chunk_then_gone, lifetime=30) as server:
+        if kind == "httpx-async":
+
+            async def go() -> Any:
+                async with httpx_transport.AsyncClient(server.base_url, "sk-test") as client:
+                    with pytest.raises(ConnectionLost) as info:
+                        await client.chat(request)
+                return info
+
+            info = asyncio.run(go())
+        else:
+            module = rq_transport if kind == "requests" else httpx_transport
+            client = module.Client(server.base_url, "sk-test", max_retries=0)
+            with client, pytest.raises(ConnectionLost) as info:
+                client.chat(request)
+    assert info.value.partial is not None and info.value.partial.text == "partial text"
