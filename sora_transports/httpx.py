@@ -5,7 +5,9 @@ the ``httpx.Client`` / ``httpx.AsyncClient`` it is given is configured);
 this module hands the status, the headers and the *raw* body bytes of
 httpx's streaming response to the core as they arrive, so the core's
 bounded decoder inflates gzip and each event is handed out the moment its
-bytes are in::
+bytes are in. A chunked body reaches httpcore's h11 as one chunk per read
+(``sora_transports._chunked.Reframer``), so a relay that sends one event per
+HTTP chunk costs one read, not one per event::
 
     from sora_transports.httpx import Client
 

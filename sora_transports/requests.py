@@ -2,8 +2,9 @@
 
 requests frames HTTP; this module hands the status, the headers and the raw
 body bytes to :class:`~sora_core.ChatResponse` as they arrive (``stream=True``
-and ``read1``, so each event is handed out the moment its bytes are in, and
-``decode_content=False``, so the core's bounded decoder inflates gzip)::
+and ``read1``, so each event is handed out the moment its bytes are in, every
+HTTP chunk already received in one read, and ``decode_content=False``, so the
+core's bounded decoder inflates gzip)::
 
     from sora_transports.requests import Client
 
