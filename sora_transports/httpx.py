@@ -5,7 +5,9 @@ the ``httpx.Client`` / ``httpx.AsyncClient`` it is given is configured);
 this module hands the status, the headers and the *raw* body bytes of
 httpx's streaming response to the core as they arrive, so the core's
 bounded decoder inflates gzip and each event is handed out the moment its
-bytes are in::
+bytes are in. A chunked body reaches httpcore's h11 as one chunk per read
+(``sora_transports._chunked.Reframer``), so a relay that sends one event per
+HTTP chunk costs one read, not one per event::
 
     from sora_transports.httpx import Client
 
@@ -39,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
+import h11
 import httpx
 
 from sora_core import (
@@ -61,6 +64,7 @@ from sora_core._connection import _TRAILING as trailing_data_error
 
 from ._async_client import AsyncBackend
 from ._async_client import AsyncClient as _AsyncClientBase
+from ._chunked import Reframer
 from ._client_core import check_head_size, describe, logger, ssl_context
 from ._drive import Head
 from ._sync import EventStream, SyncClient
@@ -77,6 +81,10 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(e))
         yield e
         e = e.__cause__ or e.__context__
+
+
+def _bad_footer() -> RemoteProtocolError:
+    return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
 
 
 def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
@@ -97,7 +105,7 @@ def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
             f"this client can follow ({text})"
         )
     if "chunk footer" in lower:  # the core's words for the same h11 error
-        return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
+        return _bad_footer()
     if "receive buffer too long" in lower or ("too long" in lower and "line" in lower):
         return LimitExceeded(f"the response head is too large: {text} (httpcore's limit)")
     return RemoteProtocolError(f"malformed HTTP response: {text}")
@@ -192,6 +200,23 @@ def _trailing_data(response: httpx.Response) -> Any:
     return connection if data else None
 
 
+def _reframer(response: httpx.Response, stream: Any) -> Reframer | None:
+    """A :class:`Reframer` for ``response``'s chunked body, read from
+    ``stream`` by httpcore's h11 connection (``None`` for any other body or
+    connection: h11 then gets the bytes as they come)."""
+    if response.status_code in (204, 304) or response.request.method in ("HEAD", "CONNECT"):
+        return None
+    if "transfer-encoding" not in response.headers:  # h11 allows only "chunked"
+        return None
+    connection = _h11_connection(response)
+    if connection is None or getattr(connection, "_network_stream", None) is not stream:
+        return None
+    state = connection._h11_state
+    if state.their_state is not h11.SEND_BODY:
+        return None
+    return Reframer(state.trailing_data[0], _bad_footer)
+
+
 def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes]:
     if len(data) <= max_bytes:
         return data, b""
@@ -209,6 +234,8 @@ class _SyncIO:
         self.chunks: Iterator[bytes] | None = None
         self.left = b""
         self.budget = 0.0
+        self.timeout: Budget | None = None  # the current Receive's
+        self.held = 0  # the body data h11 has without reading (see Reframer)
         self.patched: Any = None
 
     def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
@@ -225,10 +252,11 @@ class _SyncIO:
                 request, stream=True, follow_redirects=False
             )
         self.chunks = iter(response.stream)  # type: ignore[arg-type]
-        self._bound_reads(response, action.timeout.seconds)
+        self.held = 0
+        self._bound_reads(response, action.timeout)
         return _head(response, self.client._config)
 
-    def _bound_reads(self, response: httpx.Response, seconds: float) -> None:
+    def _bound_reads(self, response: httpx.Response, budget: Budget) -> None:
         """Make each read of the body wait at most the current Receive's budget.
 
         httpcore fixes the read timeout for a whole response; the budget
@@ -240,18 +268,40 @@ class _SyncIO:
         original = getattr(stream, "read", None)
         if original is None or not hasattr(stream, "__dict__"):
             return  # another transport: httpx's per-response timeout holds
-        self.budget = seconds
+        self.budget, self.timeout = budget.seconds, budget
+        reframer = _reframer(response, stream)
+        self.held = reframer.held_data if reframer is not None else 0
+        clock = self.clock
 
         def read(max_bytes: int, timeout: float | None = None) -> bytes:
             data: bytes = original(max_bytes, self.budget)
             return data
 
-        stream.read = read
+        def read_chunked(max_bytes: int, timeout: float | None = None) -> bytes:
+            assert reframer is not None
+            raw: bytes = original(max_bytes, self.budget)
+            data = reframer.feed(raw)
+            if data or not raw:
+                return data
+            # Only a piece of a size line or of a CRLF came: read on, within
+            # the same budget (it bounds the wait for this read as a whole).
+            end = clock() + self.budget
+            while True:
+                left = end - clock()
+                if left <= 0:
+                    assert self.timeout is not None
+                    raise self.timeout.error()
+                raw = original(max_bytes, left)
+                data = reframer.feed(raw)
+                if data or not raw:
+                    return data
+
+        stream.read = read if reframer is None else read_chunked
         self.patched = stream
 
     def receive(self, action: Receive) -> bytes:
         """The next raw body bytes as soon as any arrived (``b""`` at the end)."""
-        self.budget = action.timeout.seconds
+        self.budget, self.timeout = action.timeout.seconds, action.timeout
         if self.left:
             data, self.left = _split(self.left, action.max_bytes)
             return data
@@ -259,6 +309,8 @@ class _SyncIO:
         with _map_exceptions(action.timeout):
             for chunk in self.chunks:
                 if chunk:
+                    if self.held:
+                        chunk = self._take_held(chunk)
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
         assert self.response is not None
@@ -267,6 +319,21 @@ class _SyncIO:
             connection.close()
             raise trailing_data_error()
         return b""
+
+    def _take_held(self, first: bytes) -> bytes:
+        """``first`` and the rest of the data h11 has from the bytes that came
+        with the head: h11 gives it one chunk at a time, with no read."""
+        assert self.chunks is not None
+        pieces = [first]
+        held = self.held - len(first)
+        while held > 0:
+            chunk = next(self.chunks, b"")
+            if not chunk:
+                break
+            pieces.append(chunk)
+            held -= len(chunk)
+        self.held = 0
+        return b"".join(pieces)
 
     def release(self, reusable: bool) -> None:
         # A body read to its end goes back to httpx's pool; any other is closed.
@@ -290,6 +357,8 @@ class _AsyncIO:
         self.chunks: AsyncIterator[bytes] | None = None
         self.left = b""
         self.read_timeout = 0.0
+        self.held = 0  # the body data h11 has without reading (see Reframer)
+        self.patched: Any = None
 
     async def start_tls(self, action: StartTLS) -> None:  # pragma: no cover - message level
         raise LocalProtocolError("httpx frames HTTP itself (no StartTLS)")
@@ -311,7 +380,34 @@ class _AsyncIO:
             self.response = response
         self.read_timeout = action.timeout.seconds  # httpx's, for the whole body
         self.chunks = aiter(response.stream)  # type: ignore[arg-type]
+        self._reframe(response)
         return _head(response, self.client._config)
+
+    def _reframe(self, response: httpx.Response) -> None:
+        """A chunked body reaches httpcore's h11 one chunk per read (see
+        :class:`~sora_transports._chunked.Reframer`), until :meth:`release`."""
+        self.held = 0
+        stream: Any = response.extensions.get("network_stream")
+        original = getattr(stream, "read", None)
+        if original is None or not hasattr(stream, "__dict__"):
+            return
+        reframer = _reframer(response, stream)
+        if reframer is None:
+            return
+        self.held = reframer.held_data
+
+        async def read(max_bytes: int, timeout: float | None = None) -> bytes:
+            # Read on while only a piece of a size line or of a CRLF came;
+            # each read within httpx's timeout, all of them within the
+            # receive's own bound (anyio.fail_after).
+            while True:
+                raw: bytes = await original(max_bytes, timeout)
+                data = reframer.feed(raw)
+                if data or not raw:
+                    return data
+
+        stream.read = read
+        self.patched = stream
 
     async def receive(self, action: Receive) -> bytes:
         if self.left:
@@ -335,6 +431,8 @@ class _AsyncIO:
                 except TimeoutError:
                     raise action.timeout.error() from None
                 if chunk:
+                    if self.held:
+                        chunk = await self._take_held(chunk)
                     data, self.left = _split(chunk, action.max_bytes)
                     return data
         assert self.response is not None
@@ -344,8 +442,25 @@ class _AsyncIO:
             raise trailing_data_error()
         return b""
 
+    async def _take_held(self, first: bytes) -> bytes:
+        """:meth:`_SyncIO._take_held`: no read happens here."""
+        assert self.chunks is not None
+        pieces = [first]
+        held = self.held - len(first)
+        while held > 0:
+            chunk = await anext(self.chunks, b"")
+            if not chunk:
+                break
+            pieces.append(chunk)
+            held -= len(chunk)
+        self.held = 0
+        return b"".join(pieces)
+
     async def release(self, reusable: bool) -> None:
         response, self.response, self.chunks = self.response, None, None
+        stream, self.patched = self.patched, None
+        if stream is not None:
+            vars(stream).pop("read", None)
         if response is not None:
             # Shielded: closing must finish even while the task is cancelled.
             with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):

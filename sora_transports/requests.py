@@ -2,8 +2,9 @@
 
 requests frames HTTP; this module hands the status, the headers and the raw
 body bytes to :class:`~sora_core.ChatResponse` as they arrive (``stream=True``
-and ``read1``, so each event is handed out the moment its bytes are in, and
-``decode_content=False``, so the core's bounded decoder inflates gzip)::
+and ``read1``, so each event is handed out the moment its bytes are in, every
+HTTP chunk already received in one read, and ``decode_content=False``, so the
+core's bounded decoder inflates gzip)::
 
     from sora_transports.requests import Client
 
@@ -47,6 +48,7 @@ from sora_core import (
     TransportError,
 )
 
+from ._chunked import scan
 from ._client_core import check_head_size, describe, logger
 from ._drive import Head
 from ._sync import EventStream, SyncClient
@@ -57,10 +59,21 @@ if not hasattr(urllib3.HTTPResponse, "read1"):  # pragma: no cover - old urllib3
     raise ImportError("sora_transports.requests needs urllib3 >= 2.2 (HTTPResponse.read1)")
 
 
-class _SkipInterim(http.client.HTTPResponse):
-    """http.client skips only ``100 Continue``; a ``102 Processing`` or
-    ``103 Early Hints`` would be taken for the answer. Skip every 1xx but
-    ``101`` (which never comes unasked), as h11 does at the wire level."""
+class _Response(http.client.HTTPResponse):
+    """http.client's response, with two changes.
+
+    Interim answers: http.client skips only ``100 Continue``; a ``102
+    Processing`` or ``103 Early Hints`` would be taken for the answer. Skip
+    every 1xx but ``101`` (which never comes unasked), as h11 does at the
+    wire level.
+
+    Chunked bodies: http.client's ``read1`` returns one HTTP chunk at most,
+    so a relay that sends one SSE event per chunk would cost a read (urllib3's,
+    the call machine's, the core's) per event. ``read1`` here returns every
+    chunk's data already buffered (:func:`~sora_transports._chunked.scan`);
+    what it does not take (the last chunk and trailers, extensions, framing
+    errors, a body cut short) is http.client's, as before.
+    """
 
     def _read_status(self) -> tuple[str, int, str]:
         while True:
@@ -69,13 +82,29 @@ class _SkipInterim(http.client.HTTPResponse):
                 return version, status, reason
             http.client.parse_headers(self.fp)  # the interim answer's headers
 
+    def _read1_chunked(self, n: int) -> bytes:
+        # http.client's state: chunk_left None at a chunk's size line, 0
+        # before the CRLF after its data, else the data bytes still to come.
+        fp = self.fp
+        peek = getattr(fp, "peek", None)
+        if n > 0 and peek is not None:
+            left: int | None = self.chunk_left
+            buf = peek()  # what is buffered (one read of the socket when nothing is)
+            pieces, pos, rest, footer, _ = scan(buf, 0, left or 0, left == 0, n)
+            if pieces:
+                fp.read(pos)  # taken from the buffer, no read of the socket
+                self.chunk_left = rest or (0 if footer else None)
+                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        data: bytes = super()._read1_chunked(n)  # type: ignore[misc]
+        return data
+
 
 class _HTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _SkipInterim
+    response_class = _Response
 
 
 class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = _SkipInterim
+    response_class = _Response
 
 
 # urllib3's names, so its messages (shown under -v) read as they always did.
