@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import h11
 
+from ._chunks import BAD_FOOTER, OTHER, scan
 from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, SoraError
 from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
 from ._framing import check_http_version
@@ -45,9 +46,6 @@ def _TRAILING() -> RemoteProtocolError:
         "the server sent data after the end of the response "
         "(a body longer than its Content-Length, or garbage after the last chunk)"
     )
-
-
-_HEX = b"0123456789abcdefABCDEF"
 
 
 def _chunked_body(head: h11.Response, request: HTTPRequest | None) -> bool:
@@ -111,7 +109,7 @@ class ChatConnection:
         # current chunk and the CRLF bytes still expected after it.
         self._fast: bytearray | None = None
         self._left = 0
-        self._footer = 0
+        self._footer = False
         self._connection_headers: list[tuple[bytes, bytes]] = []
         self._response: ChatResponse | None = None
         self.request: HTTPRequest | None = None
@@ -379,7 +377,8 @@ class ChatConnection:
         ]
         self._fast = bytearray(self._h11.trailing_data[0]) + self._unfed
         self._unfed = bytearray()
-        self._left = self._footer = 0
+        self._left = 0
+        self._footer = False
 
     def _fast_pump(self, response: ChatResponse) -> bool:
         """Every whole ``size CRLF data CRLF`` chunk (and the start of a
@@ -391,43 +390,11 @@ class ChatConnection:
         h11's, as before; False when nothing could be done."""
         buf = self._fast
         assert buf is not None
-        n = len(buf)
-        pos = 0
-        left, footer = self._left, self._footer
-        out: list[bytes] = []
         error: SoraError | None = None
-        fallback = False
-        while pos < n:
-            if left:
-                take = left if left <= n - pos else n - pos
-                out.append(bytes(buf[pos : pos + take]))
-                pos += take
-                left -= take
-                if left:
-                    break
-                footer = 2
-                continue
-            if footer:
-                got = bytes(buf[pos : pos + footer])
-                if got != b"\r\n"[2 - footer :][: len(got)]:
-                    error = RemoteProtocolError(
-                        "malformed HTTP response: chunk data not followed by CRLF"
-                    )
-                    break
-                pos += len(got)
-                footer -= len(got)
-                continue
-            eol = buf.find(b"\r\n", pos, pos + 20)
-            if eol < 0:
-                if n - pos >= 20:
-                    fallback = True
-                break
-            line = bytes(buf[pos:eol])
-            if not line or line.strip(_HEX) or line.lstrip(b"0") == b"":
-                fallback = True  # an extension, not hex, or the last chunk
-                break
-            pos = eol + 2
-            left = int(line, 16)
+        out, pos, left, footer, why = scan(buf, 0, self._left, self._footer, len(buf))
+        fallback = why == OTHER  # an extension, not plain hex, or the last chunk
+        if why == BAD_FOOTER:
+            error = RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
         del buf[:pos]
         self._left, self._footer = left, footer
         if error is None and self._eof and not fallback:

@@ -1,97 +1,18 @@
-"""Whole HTTP chunks out of bytes already received, for the message-level transports.
-
-requests (http.client) and httpx (httpcore + h11) hand a chunked body over
-one HTTP chunk per read; a relay that puts one SSE event in each chunk then
-costs a read (and the core's per-call cost) per event. :func:`scan` takes
-every plain ``size CRLF data CRLF`` chunk out of what is already buffered at
-once; anything else at a chunk boundary (the last chunk, an extension, a
-size line that is not plain hex or is longer than ``_MAX_LINE``) stops it,
-so the end of the body, the trailers and every framing error stay the
-library's. It only looks at bytes that arrived: it never waits for more.
+"""Whole HTTP chunks for the message-level transports: requests (http.client)
+and httpx (httpcore + h11) hand a chunked body over one HTTP chunk per read;
+a relay that puts one SSE event in each chunk then costs a read (and the
+core's per-call cost) per event. The rule for a plain chunk lives in
+``sora_core._chunks`` (:func:`~sora_core._chunks.scan`); :class:`Reframer`
+applies it to the bytes httpcore's h11 is given.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from sora_core._chunks import BAD_FOOTER, MAX_LINE, MORE, OTHER, plain_size, scan
+
 __all__ = ["BAD_FOOTER", "MORE", "OTHER", "Reframer", "scan"]
-
-_HEX = b"0123456789abcdefABCDEF"
-_MAX_LINE = 20  # a plain size line is shorter: 16 hex digits cover any size
-_PLAIN = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n")
-
-MORE = 0  # stopped at the end of the bytes (or of ``limit``): more may follow
-OTHER = 1  # stopped at a chunk boundary where a line that is not plain starts
-BAD_FOOTER = 2  # stopped where a chunk's data should be followed by CRLF and is not
-
-
-def scan(
-    buf: bytes, pos: int, left: int, footer: bool, limit: int
-) -> tuple[list[bytes], int, int, bool, int]:
-    """The chunk data in ``buf[pos:]``, at most ``limit`` bytes of it.
-
-    ``left`` is how many data bytes of the current chunk are still to come,
-    ``footer`` whether the CRLF after a chunk's data is; at a chunk boundary
-    both are zero. Returns the data pieces, the position reached and the
-    state there, and why it stopped (:data:`MORE`, :data:`OTHER`,
-    :data:`BAD_FOOTER`). A size line or a footer is taken whole or not at
-    all: the position is never inside one.
-    """
-    n = len(buf)
-    out: list[bytes] = []
-    append = out.append
-    match = _PLAIN.match
-    while pos < n and limit > 0:
-        if not (left or footer):
-            # The usual case first: a plain size line and the whole chunk.
-            m = match(buf, pos)
-            if m is not None:
-                size = int(m[1], 16)
-                start = m.end()
-                end = start + size
-                if size and end + 2 <= n and size <= limit:
-                    append(buf[start:end])
-                    if buf[end : end + 2] != b"\r\n":
-                        return out, end, 0, True, BAD_FOOTER
-                    pos = end + 2
-                    limit -= size
-                    continue
-        if left:
-            take = min(left, n - pos, limit)
-            out.append(buf[pos : pos + take])
-            pos += take
-            left -= take
-            limit -= take
-            if left:
-                break
-            footer = True
-        elif footer:
-            if n - pos < 2:
-                break
-            if buf[pos] != 13 or buf[pos + 1] != 10:
-                return out, pos, left, footer, BAD_FOOTER
-            pos += 2
-            footer = False
-        else:
-            eol = buf.find(b"\r\n", pos, pos + _MAX_LINE)
-            if eol < 0:
-                if n - pos >= _MAX_LINE:
-                    return out, pos, left, footer, OTHER
-                break
-            line = buf[pos:eol]
-            if not line or line.strip(_HEX) or not line.strip(b"0"):
-                return out, pos, left, footer, OTHER  # an extension, not hex, or the last chunk
-            left = int(line, 16)
-            pos = eol + 2
-    return out, pos, left, footer, MORE
-
-
-def _plain_size(line: bytes) -> int | None:
-    """The size on a plain size line; ``None`` for any other line."""
-    if not line or line.strip(_HEX) or not line.strip(b"0"):
-        return None
-    return int(line, 16)
 
 
 class Reframer:
@@ -154,10 +75,10 @@ class Reframer:
         buf = self._tail + raw
         pos, left = 0, self._left
         if not left and not self._footer:  # at a size line
-            eol = buf.find(b"\r\n", 0, _MAX_LINE)
-            size = _plain_size(buf[:eol]) if eol >= 0 else None
+            eol = buf.find(b"\r\n", 0, MAX_LINE)
+            size = plain_size(buf[:eol]) if eol >= 0 else None
             if size is None:
-                if eol >= 0 or len(buf) >= _MAX_LINE:
+                if eol >= 0 or len(buf) >= MAX_LINE:
                     self._passing = True  # not a plain chunk: h11's from here
                 else:
                     self._tail = buf  # the line is not whole yet
