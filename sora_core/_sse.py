@@ -169,37 +169,47 @@ class SSEDecoder:
             # read); remember to drop a LF that may start the next chunk.
             self._skip_lf = data[-1] == 13
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events: list[Any] = []
+        if len(data) > self._max:
+            return self._lines(data, decode, events)
+        if self._pending or self._data or self._event_type or self._event_retry is not None:
+            # An event is being built (a read rarely ends where an event
+            # does): the loop finishes it, up to the first blank line; the
+            # rest of the read may then take the usual path.
+            blank = data.find(b"\n\n")
+            if blank < 0:
+                return self._lines(data, decode, events)
+            self._lines(data[: blank + 2], decode, events)
+            data = data[blank + 2 :]
+            if self._pending or self._data or self._event_type or self._event_retry is not None:
+                return self._lines(data, decode, events)
+        # The usual read: whole events of one ``data: `` line each, from the
+        # start of a block. ``end``: after the last blank line.
+        end = data.rfind(b"\n\n") + 2
+        if end > 1 and data.startswith(b"data: "):
+            # Cut on the blank line plus the next data field: the parts are
+            # the events' data. Exactly two LFs per part in the whole (so
+            # none inside a part: every blank line was followed by a data
+            # line) means the line-by-line loop would give these events, so
+            # they are built at once; anything else takes the loop.
+            values = data[6 : end - 2].split(b"\n\ndata: ")
+            if data.count(b"\n", 0, end) == 2 * len(values):
+                last_event_id = self.last_event_id = self._id_buffer
+                if decode:
+                    events += [
+                        _new_event("message", v.decode("utf-8", "replace"), last_event_id, None)
+                        for v in values
+                    ]
+                else:
+                    events += [("message", v) for v in values]
+                data = data[end:]
+        return self._lines(data, decode, events)
+
+    def _lines(self, data: bytes, decode: bool, events: list[Any]) -> list[Any]:
+        """The spec's loop, line by line over ``data`` (LF line ends only),
+        appending the events it completes to ``events``."""
         limit = self._max
         pending = self._pending
-        events: list[Any] = []
-        if (
-            not pending
-            and not self._data
-            and not self._event_type
-            and self._event_retry is None
-            and len(data) <= limit
-        ):
-            # The usual read: whole events of one ``data: `` line each, from
-            # the start of a block. ``end``: after the last blank line.
-            end = data.rfind(b"\n\n") + 2
-            if end > 1 and data.startswith(b"data: "):
-                # Cut on the blank line plus the next data field: the parts
-                # are the events' data. Exactly two LFs per part in the
-                # whole (so none inside a part: every blank line was
-                # followed by a data line) means the line-by-line loop below
-                # would give these events, so they are built at once;
-                # anything else takes the loop.
-                values = data[6 : end - 2].split(b"\n\ndata: ")
-                if data.count(b"\n", 0, end) == 2 * len(values):
-                    last_event_id = self.last_event_id = self._id_buffer
-                    if decode:
-                        events = [
-                            _new_event("message", v.decode("utf-8", "replace"), last_event_id, None)
-                            for v in values
-                        ]
-                    else:
-                        events = [("message", v) for v in values]
-                    data = data[end:]
         # Only LF is a line end here: never str.splitlines(), which would also
         # split at U+2028, U+0085, form feed and so on.
         lines = data.split(b"\n")

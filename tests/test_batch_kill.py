@@ -51,9 +51,17 @@ def _child(argv: list[str]) -> int:
 def _journal(path: Path) -> tuple[dict[str, str], set[str], dict[str, str]]:
     """(prompt -> task id) of submitted/finished rows, prompts pending with an
     attempt, prompt -> state."""
-    db = sqlite3.connect(path)
+    if not path.exists():
+        return {}, set(), {}  # killed before it opened its journal: nothing journaled
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # never create it here
     try:
         rows = db.execute("SELECT prompt, state, task_id, attempts FROM items").fetchall()
+    except sqlite3.OperationalError as exc:
+        # Killed between creating the file and its table (a loaded machine
+        # makes that window wide): nothing journaled yet.
+        if "no such table" not in str(exc):
+            raise
+        rows = []
     finally:
         db.close()
     tasks = {p: t for p, _, t, _ in rows if t}
