@@ -33,16 +33,15 @@ __all__ = [
     "ErrorObject",
     "FunctionCall",
     "FunctionCallDelta",
-    "LazyModel",
     "Message",
     "Model",
     "ToolCall",
     "ToolCallDelta",
     "Usage",
     "image_part",
-    "lazy_fields",
-    "lazy_setters",
+    "lazy_variant",
     "slot_constructor",
+    "slot_setters",
     "text_part",
 ]
 
@@ -241,51 +240,76 @@ def _dumps(obj: JSON, indent: int | None) -> str:
 
 # --------------------------------------------------------------------------
 # Fields built on first read. A streamed chunk is checked whole when it
-# arrives, but most of its fields (id, model, extra, logprobs, a delta nobody
-# reads) are never looked at: the chunk path builds its objects with only
-# the decoded JSON object in ``_raw`` and the few fields the reader itself
-# needs, and a field read for the first time is built then, by the rule
-# ``_structure`` registered for it, and kept in its slot. The object is the
-# same class, equal, hashed, printed and dumped as one built whole (each of
-# those reads every field); a field once built is an ordinary slot read.
+# arrives, but most of its fields (id, model, extra, logprobs, a role nobody
+# reads) are never looked at: the chunk path can build a *lazy* object, of a
+# private subclass that holds the decoded JSON object in ``_raw`` and only
+# the fields the reader itself needs; the first read of any other field
+# builds them all, by the function ``_structure`` gave, and keeps them in
+# their slots. The subclass bears the class's name and module, compares
+# equal to an object of the class built whole (both ways), prints, dumps,
+# copies and pickles as one (a copy or an unpickled object is of the class
+# itself). Only the lazy objects carry the ``__getattr__`` hook, which
+# costs CPython its fast attribute reads: objects built whole, by the
+# general path or by the caller, are plain.
 
-# class -> (its field names, the function that builds every field the chunk
-# path left empty from the JSON object)
-_LAZY: dict[type, tuple[frozenset[str], Callable[..., None]]] = {}
 _getattribute = object.__getattribute__
 
 
-class LazyModel(Model):
-    """A :class:`Model` whose fields may be built on first read (see above)."""
+def _rebuild(cls: type[M], fields: dict[str, Any]) -> M:
+    """What a lazy object pickles to: ``cls`` built whole from its fields."""
+    return cls(**fields)
 
-    __slots__ = ("_raw",)
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when the slot is empty (or the name is not a field):
-        # the first read of a field left empty builds all of them at once
-        # (a reader of one field mostly reads its neighbours too).
-        lazy = _LAZY.get(type(self))
-        if lazy is None or name not in lazy[0]:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        lazy[1](self, **self._raw)
+def lazy_variant(cls: type[M], fill: Callable[..., None]) -> type[M]:
+    """The lazy subclass of the frozen, slotted ``cls`` (see above):
+    ``fill(obj, /, **raw)`` sets every field the chunk path left empty from
+    the object's JSON object ``raw`` (used by ``_structure``)."""
+    names = frozenset(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
+    fields = tuple(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
+
+    def __getattr__(self: Any, name: str) -> Any:
+        # Only reached when a slot is empty (or the name is not a field):
+        # the first read of a field left empty builds all of them at once.
+        if name not in names:
+            raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+        fill(self, **self._raw)
         return _getattribute(self, name)
 
+    def __eq__(self: Any, other: Any) -> Any:
+        # attrs' __eq__ wants the same class: a lazy object equals one of
+        # ``cls`` (or another lazy one) with equal fields.
+        if not isinstance(other, cls):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in fields)
 
-def lazy_fields(cls: type, fill: Callable[..., None]) -> None:
-    """Register ``fill(obj, /, **raw)``, which sets every field of a ``cls``
-    object the chunk path left empty from its JSON object ``raw`` (used by
-    ``_structure``)."""
-    names = frozenset(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
-    _LAZY[cls] = (names, fill)
+    def __ne__(self: Any, other: Any) -> Any:
+        equal = __eq__(self, other)
+        return equal if equal is NotImplemented else not equal
+
+    def __reduce_ex__(self: Any, protocol: Any) -> Any:
+        # Copied and pickled as ``cls`` itself, every field built.
+        return _rebuild, (cls, {n: getattr(self, n) for n in fields})
+
+    namespace = {
+        "__slots__": ("_raw",),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__getattr__": __getattr__,
+        "__eq__": __eq__,
+        "__ne__": __ne__,
+        "__hash__": cls.__hash__,
+        "__reduce_ex__": __reduce_ex__,
+    }
+    lazy = cast("type[M]", type(cls.__name__, (cls,), namespace))
+    _FIELDS[lazy] = _FIELDS[cls]
+    return lazy
 
 
-def lazy_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of ``cls`` for ``_raw`` and then ``names``: what the
-    chunk path fills at once."""
-    return tuple(
-        cast("Callable[[Any, Any], None]", c.__dict__[n].__set__)
-        for c, n in ((LazyModel, "_raw"), *((cls, name) for name in names))
-    )
+def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of ``cls``'s slots ``names``, for code that fills objects
+    made with ``object.__new__`` (the chunk path)."""
+    return tuple(cast("Callable[[Any, Any], None]", cls.__dict__[n].__set__) for n in names)
 
 
 # --------------------------------------------------------------------------
@@ -373,7 +397,7 @@ class ToolCallDelta(Model):
 
 @_register
 @attrs.frozen
-class Delta(LazyModel):
+class Delta(Model):
     """What one chunk adds to one choice."""
 
     role: str | None = None
@@ -386,7 +410,7 @@ class Delta(LazyModel):
 
 @_register
 @attrs.frozen
-class ChunkChoice(LazyModel):
+class ChunkChoice(Model):
     index: int = 0
     delta: Delta = attrs.field(factory=Delta)
     finish_reason: str | None = None
@@ -405,7 +429,7 @@ class Usage(Model):
 
 @_register
 @attrs.frozen
-class ChatCompletionChunk(LazyModel):
+class ChatCompletionChunk(Model):
     """One ``chat.completion.chunk`` of a stream."""
 
     id: str | None = None

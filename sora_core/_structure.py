@@ -36,9 +36,9 @@ from ._shapes import (
     ToolCallDelta,
     Usage,
     dump,
-    lazy_fields,
-    lazy_setters,
+    lazy_variant,
     slot_constructor,
+    slot_setters,
 )
 
 __all__ = [
@@ -278,7 +278,7 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # is, at every level, tool calls included; anything else (a value to coerce
 # or to refuse, more choices or tool calls than the limits allow, a null
 # delta) returns None, and the general path decides (and raises). What it
-# accepts it builds as :class:`~sora_core._shapes.LazyModel` objects holding
+# accepts it builds as lazy objects (``_shapes.lazy_variant``) holding
 # their JSON object: the chunk's choices, each choice's
 # finish_reason and delta, and the delta's content and reasoning_content at
 # once (what a stream's reader reads on every chunk); the rest of a chunk, a
@@ -302,8 +302,8 @@ def _usual_call(t: Any) -> bool:
 
 
 _new = object.__new__
-_set_raw, _set_finish_reason = lazy_setters(ChunkChoice, "finish_reason")
-_, _set_choices = lazy_setters(ChatCompletionChunk, "choices")
+(_set_finish_reason,) = slot_setters(ChunkChoice, "finish_reason")
+(_set_choices,) = slot_setters(ChatCompletionChunk, "choices")
 
 
 def _usual_chunk(
@@ -354,25 +354,28 @@ def _usual_chunk(
             finish_reason = _finish(finish_reason)
         # The delta's text at once (what a stream's reader reads), the rest
         # of it and of its choice on first read, or now when ``whole``.
-        built_delta = _new(Delta)
-        _set_content(built_delta, content)
-        _set_reasoning(built_delta, reasoning)
-        choice = _new(ChunkChoice)
-        _set_finish_reason(choice, finish_reason)
-        _set_choice_delta(choice, built_delta)
         if whole:
+            built_delta = _new(Delta)
+            choice = _new(ChunkChoice)
             _fill_delta(built_delta, **delta)
             _fill_chunk_choice(choice, **c)
         else:
-            _set_raw(built_delta, delta)
-            _set_raw(choice, c)
+            built_delta = _new(_LazyDelta)
+            choice = _new(_LazyChunkChoice)
+            _set_delta_raw(built_delta, delta)
+            _set_choice_raw(choice, c)
+        _set_content(built_delta, content)
+        _set_reasoning(built_delta, reasoning)
+        _set_finish_reason(choice, finish_reason)
+        _set_choice_delta(choice, built_delta)
         built.append(choice)
-    chunk = _new(ChatCompletionChunk)
-    _set_choices(chunk, tuple(built))
     if whole:
+        chunk = _new(ChatCompletionChunk)
         _fill_chunk(chunk, **d)
     else:
-        _set_raw(chunk, d)
+        chunk = _new(_LazyChunk)
+        _set_chunk_raw(chunk, d)
+    _set_choices(chunk, tuple(built))
     return chunk
 
 
@@ -385,7 +388,7 @@ def _usual_chunk(
 # can take its place. A value already of the type a rule returns as it is
 # skips the call to the rule.
 
-_, _set_fn_name, _set_fn_arguments, _set_fn_extra = lazy_setters(
+_set_fn_name, _set_fn_arguments, _set_fn_extra = slot_setters(
     FunctionCallDelta, "name", "arguments", "extra"
 )
 
@@ -398,8 +401,8 @@ def _fill_function_call_delta(
     _set_fn_extra(fn, extra)
 
 
-_, _set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_extra = (
-    lazy_setters(ToolCallDelta, "index", "id", "type", "function", "extra")
+_set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_extra = slot_setters(
+    ToolCallDelta, "index", "id", "type", "function", "extra"
 )
 
 
@@ -424,14 +427,13 @@ def _fill_tool_call_delta(
 
 
 (
-    _,
     _set_role,
     _set_content,
     _set_reasoning,
     _set_refusal,
     _set_tool_calls,
     _set_delta_extra,
-) = lazy_setters(Delta, "role", "content", "reasoning_content", "refusal", "tool_calls", "extra")
+) = slot_setters(Delta, "role", "content", "reasoning_content", "refusal", "tool_calls", "extra")
 
 
 def _fill_delta(
@@ -458,7 +460,7 @@ def _fill_delta(
     _set_delta_extra(delta, extra)
 
 
-_, _set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = lazy_setters(
+_set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = slot_setters(
     ChunkChoice, "index", "delta", "logprobs", "extra"
 )
 
@@ -479,7 +481,6 @@ def _fill_chunk_choice(
 
 
 (
-    _,
     _set_id,
     _set_object,
     _set_created,
@@ -487,7 +488,7 @@ def _fill_chunk_choice(
     _set_usage,
     _set_fingerprint,
     _set_chunk_extra,
-) = lazy_setters(
+) = slot_setters(
     ChatCompletionChunk, "id", "object", "created", "model", "usage", "system_fingerprint", "extra"
 )
 
@@ -519,9 +520,12 @@ def _fill_chunk(
     _set_chunk_extra(chunk, extra)
 
 
-lazy_fields(Delta, _fill_delta)
-lazy_fields(ChunkChoice, _fill_chunk_choice)
-lazy_fields(ChatCompletionChunk, _fill_chunk)
+_LazyDelta = lazy_variant(Delta, _fill_delta)
+_LazyChunkChoice = lazy_variant(ChunkChoice, _fill_chunk_choice)
+_LazyChunk = lazy_variant(ChatCompletionChunk, _fill_chunk)
+(_set_delta_raw,) = slot_setters(_LazyDelta, "_raw")
+(_set_choice_raw,) = slot_setters(_LazyChunkChoice, "_raw")
+(_set_chunk_raw,) = slot_setters(_LazyChunk, "_raw")
 
 
 def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,9 +99,17 @@ def test_input_reference_goes_as_multipart(emu: Emulator, tmp_path: pathlib.Path
     def body(c: Any) -> Any:
         return [c.videos.create(prompt="a cat", input_reference=ref) for ref in (image, PNG)]
 
+    start = len(emu.request_log)
     for task in on_client("requests", emu.base_url, body):
         assert task.status in ("queued", "in_progress", "completed")
-    posts = [line for line in emu.request_log[-2:] if line.startswith("POST /v1/videos ->")]
+    # The server logs a request after it answered it: on a loaded machine
+    # the client may be back first, so the log is waited for (bounded).
+    deadline = time.monotonic() + 10
+    while True:
+        posts = [p for p in emu.request_log[start:] if p.startswith("POST /v1/videos ->")]
+        if len(posts) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert len(posts) == 2 and all("multipart/form-data; boundary=" in p for p in posts)
 
 
