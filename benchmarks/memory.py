@@ -146,7 +146,7 @@ def run_client(target: int, kind: str) -> dict[str, object]:
     chunks = 0
     setup_rss = _rss_now_kib()
     start = time.perf_counter()
-    if kind in ("requests", "socket"):
+    if kind in ("requests", "socket", "httpx"):  # the sync clients
         module = __import__(f"sora_transports.{kind}", fromlist=["Client"])
         client = module.Client(url, "sk-bench", max_retries=0)
         with client, client.stream(request, assemble=False) as events:
@@ -186,7 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="P3: peak RSS over a long stream")
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--model", default="gpt-4o-mini")
-    parser.add_argument("--client", help="requests, socket, trio or asyncio: over loopback")
+    parser.add_argument("--client", help="requests, socket, httpx, trio or asyncio: over loopback")
     args = parser.parse_args()
     target = int(args.gib * 1024**3)
     print(json.dumps(run_client(target, args.client) if args.client else run(target, args.model)))
