@@ -71,7 +71,7 @@ _WHERE: dict[str, str] = {
     "ConnectError": "_errors",
     "ConnectionLost": "_errors",
     "ConnectTimeout": "_errors",
-    "converter": "_structure",
+    "converter": "_convert",
     "DeadlineExceeded": "_errors",
     "Delta": "_shapes",
     "Done": "_machine",
@@ -204,6 +204,7 @@ if TYPE_CHECKING:
     from ._call import Budget as Budget
     from ._call import Call as Call
     from ._connection import ChatConnection as ChatConnection
+    from ._convert import converter as converter
     from ._errors import APIConnectionError as APIConnectionError
     from ._errors import APIError as APIError
     from ._errors import APIStatusError as APIStatusError
@@ -291,7 +292,6 @@ if TYPE_CHECKING:
     from ._shapes import text_part as text_part
     from ._sse import ServerSentEvent as ServerSentEvent
     from ._sse import SSEDecoder as SSEDecoder
-    from ._structure import converter as converter
     from ._video import VideoEvent as VideoEvent
     from ._video import VideoFailed as VideoFailed
     from ._video import VideoProgress as VideoProgress

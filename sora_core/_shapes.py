@@ -199,10 +199,10 @@ class Model:
         """A JSON object -> this class, built as received objects are (unknown
         fields kept in ``extra``; a wrong shape is a
         :class:`~sora_core.LocalProtocolError` naming the field)."""
-        from . import _structure  # lazy: the parsing module imports this one
+        from . import _convert  # lazy: the parsing modules import this one
 
         try:
-            return _structure.structure_as(cls, data)
+            return _convert.structure_as(cls, data)
         except RemoteProtocolError as exc:
             raise LocalProtocolError(f"{cls.__name__}.from_dict(): {exc}") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._accumulate import (
     ChunkAccumulator,
 )
+from ._convert import converter
 from ._shapes import (
     APIErrorBody,
     ChatCompletion,
@@ -30,7 +31,6 @@ from ._shapes import (
     image_part,
     text_part,
 )
-from ._structure import converter
 
 __all__ = [
     "APIErrorBody",
