@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BAD_FOOTER", "MAX_LINE", "MORE", "OTHER", "plain_size", "scan"]
+from ._errors import RemoteProtocolError
+
+__all__ = ["BAD_FOOTER", "MAX_LINE", "MORE", "OTHER", "bad_footer", "plain_size", "scan"]
 
 _HEX = b"0123456789abcdefABCDEF"
 MAX_LINE = 20  # a plain size line is shorter: 16 hex digits cover any size
@@ -93,3 +95,9 @@ def plain_size(line: bytes | bytearray) -> int | None:
     if not line or line.strip(_HEX) or not line.strip(b"0"):
         return None
     return int(line, 16)
+
+
+def bad_footer() -> RemoteProtocolError:
+    """The error for chunk data not followed by CRLF, worded as h11's is
+    translated (the same words whichever reader met it)."""
+    return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")

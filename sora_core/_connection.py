@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import h11
 
-from ._chunks import BAD_FOOTER, OTHER, scan
+from ._chunks import BAD_FOOTER, OTHER, bad_footer, scan
 from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, SoraError
 from ._events import NEED_DATA, Event, ExchangeComplete, _NeedData
 from ._framing import check_http_version
@@ -394,7 +394,7 @@ class ChatConnection:
         out, pos, left, footer, why = scan(buf, 0, self._left, self._footer, len(buf))
         fallback = why == OTHER  # an extension, not plain hex, or the last chunk
         if why == BAD_FOOTER:
-            error = RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
+            error = bad_footer()
         del buf[:pos]
         self._left, self._footer = left, footer
         if error is None and self._eof and not fallback:
@@ -500,7 +500,7 @@ class ChatConnection:
                 "(expected 'HTTP/1.1 <status code> <reason>')"
             )
         if "chunk footer" in text:
-            return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
+            return bad_footer()
         # h11 quotes the bytes it choked on, and how many it had depends on how
         # the input was split; the message must not (same bytes, same error).
         text = _QUOTED_BYTES.sub("", text).strip()

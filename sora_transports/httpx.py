@@ -60,6 +60,7 @@ from sora_core import (
     StartTLS,
     TransportError,
 )
+from sora_core._chunks import bad_footer
 from sora_core._connection import _TRAILING as trailing_data_error
 
 from ._async_client import AsyncBackend
@@ -83,10 +84,6 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         e = e.__cause__ or e.__context__
 
 
-def _bad_footer() -> RemoteProtocolError:
-    return RemoteProtocolError("malformed HTTP response: chunk data not followed by CRLF")
-
-
 def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
     """What httpcore (h11) found wrong with the response, as the project's error."""
     text = str(exc)
@@ -105,7 +102,7 @@ def _protocol_error(exc: httpx.RemoteProtocolError) -> SoraError:
             f"this client can follow ({text})"
         )
     if "chunk footer" in lower:  # the core's words for the same h11 error
-        return _bad_footer()
+        return bad_footer()
     if "receive buffer too long" in lower or ("too long" in lower and "line" in lower):
         return LimitExceeded(f"the response head is too large: {text} (httpcore's limit)")
     return RemoteProtocolError(f"malformed HTTP response: {text}")
@@ -214,7 +211,7 @@ def _reframer(response: httpx.Response, stream: Any) -> Reframer | None:
     state = connection._h11_state
     if state.their_state is not h11.SEND_BODY:
         return None
-    return Reframer(state.trailing_data[0], _bad_footer)
+    return Reframer(state.trailing_data[0], bad_footer)
 
 
 def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes]:
