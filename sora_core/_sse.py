@@ -170,6 +170,18 @@ class SSEDecoder:
             self._skip_lf = data[-1] == 13
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events: list[Any] = []
+        if (
+            self._pending
+            and not (self._data or self._event_type or self._event_retry is not None)
+            and 10 in data  # 10: LF
+        ):
+            # A line was cut by the last read (a read rarely ends where an
+            # event does) and this read ends it: it goes before this read's
+            # bytes, as the line loop would put it, and the read may still
+            # take the usual path. (Only when it ends here: a line that goes
+            # on for many reads is added to, never copied again each read.)
+            data = b"".join((self._pending, data))
+            self._pending.clear()
         if len(data) > self._max:
             return self._lines(data, decode, events)
         if self._pending or self._data or self._event_type or self._event_retry is not None:
@@ -188,12 +200,14 @@ class SSEDecoder:
         end = data.rfind(b"\n\n") + 2
         if end > 1 and data.startswith(b"data: "):
             # Cut on the blank line plus the next data field: the parts are
-            # the events' data. Exactly two LFs per part in the whole (so
-            # none inside a part: every blank line was followed by a data
-            # line) means the line-by-line loop would give these events, so
-            # they are built at once; anything else takes the loop.
+            # the events' data. No LF inside any part (so every blank line
+            # was followed by a data line, and each event is that one line)
+            # means the line-by-line loop would give these events, so they
+            # are built at once; anything else takes the loop. (Joined, the
+            # parts are searched by memchr; counting LFs in the read went
+            # byte by byte, at 6 instructions a byte.)
             values = data[6 : end - 2].split(b"\n\ndata: ")
-            if data.count(b"\n", 0, end) == 2 * len(values):
+            if 10 not in b"".join(values):  # 10: LF
                 last_event_id = self.last_event_id = self._id_buffer
                 if decode:
                     events += [
