@@ -37,7 +37,7 @@ from ._events import (
 )
 from ._limits import Limits
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
-from ._shapes import ChatCompletion, Usage
+from ._shapes import ChatCompletion, Usage, draft_class
 from ._sse import SSEDecoder
 from ._structure import (
     _usual_chunk,
@@ -68,10 +68,9 @@ _INFLATE_STEP = 64 * 1024
 _SNIFF_LIMIT = 64 * 1024
 _BLANK = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# One ChunkReceived per streamed chunk: built without attrs' frozen __init__
-# (its one slot set directly, as slot_constructor would, without the call).
-_new = object.__new__
-_set_received_chunk = ChunkReceived.__dict__["chunk"].__set__
+# One ChunkReceived per streamed chunk: built without attrs' frozen __init__,
+# as a draft (``_shapes.draft_class``), inline, as slot_constructor would.
+_DraftReceived = draft_class(ChunkReceived)
 
 # States of one response.
 _HEADERS = "awaiting headers"
@@ -534,19 +533,17 @@ class ChatResponseReader:
         whole = acc is not None or tracker is not None
         ndjson = self._ndjson
         for kind, data in raw:
-            if not data:
-                continue
-            if data == b"[DONE]":
-                self._on_done(events)
-                return
             try:
                 try:
                     obj = decode(data) if len(data) <= short else loads(data)
                 except ValueError:
                     obj = decoder.fallback(data)
             except ValueError:
-                # "[DONE]" with white space around it: never JSON, so looked
-                # for only here, off the path every chunk takes.
+                # An event without data, and "[DONE]" (white space around it
+                # or not): never JSON, so looked for only here, off the path
+                # every chunk takes.
+                if not data:
+                    continue
                 if data.decode("utf-8", "replace").strip() == "[DONE]":
                     self._on_done(events)
                     return
@@ -564,12 +561,13 @@ class ChatResponseReader:
             if ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
                 obj = _completion_as_chunk(obj)
             chunk = _usual_chunk(obj, limits, whole) or structure_chunk(obj, limits)
-            received = _new(ChunkReceived)
-            _set_received_chunk(received, chunk)
+            received = _DraftReceived()
+            received.chunk = chunk
+            received.__class__ = ChunkReceived
             events.append(received)
             if acc is not None:
                 acc.add(chunk)
-            if type(obj) is dict and obj.get("usage") is not None:  # the usual chunk has none
+            if chunk.usage is not None:  # the usual chunk has none
                 self._usage = chunk.usage
             for choice in chunk.choices:
                 if choice.finish_reason is not None:

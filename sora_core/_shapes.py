@@ -38,6 +38,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "Usage",
+    "draft_class",
     "image_part",
     "lazy_variant",
     "slot_constructor",
@@ -244,15 +245,17 @@ def _dumps(obj: JSON, indent: int | None) -> str:
 # reads) are never looked at: the chunk path can build a *lazy* object, of a
 # private subclass that holds the decoded JSON object in ``_raw`` and only
 # the fields the reader itself needs; the first read of any other field
-# builds them all, by the function ``_structure`` gave, and keeps them in
-# their slots. The subclass bears the class's name and module, compares
-# equal to an object of the class built whole (both ways), prints, dumps,
-# copies and pickles as one (a copy or an unpickled object is of the class
-# itself). Only the lazy objects carry the ``__getattr__`` hook, which
-# costs CPython its fast attribute reads: objects built whole, by the
-# general path or by the caller, are plain.
+# builds them all, by the function ``_structure`` gave, keeps them in their
+# slots and moves the object to a second private subclass, *filled*, whose
+# reads are plain slot reads again. The fields left empty are the only
+# names the lazy subclass overrides (with :class:`_LazyField`), so reading
+# the others costs what it costs on the class itself (a ``__getattr__``
+# hook would cost CPython its fast attribute reads on every field). Both
+# subclasses bear the class's name and module, compare equal to an object
+# of the class built whole (both ways), print, dump, copy and pickle as one
+# (a copy or an unpickled object is of the class itself).
 
-_getattribute = object.__getattribute__
+_set_class = object.__setattr__
 
 
 def _rebuild(cls: type[M], fields: dict[str, Any]) -> M:
@@ -260,20 +263,49 @@ def _rebuild(cls: type[M], fields: dict[str, Any]) -> M:
     return cls(**fields)
 
 
-def lazy_variant(cls: type[M], fill: Callable[..., None]) -> type[M]:
-    """The lazy subclass of the frozen, slotted ``cls`` (see above):
-    ``fill(obj, /, **raw)`` sets every field the chunk path left empty from
-    the object's JSON object ``raw`` (used by ``_structure``)."""
-    names = frozenset(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
-    fields = tuple(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
+class _LazyField:
+    """A field a lazy object left empty: read, it builds them all first."""
 
-    def __getattr__(self: Any, name: str) -> Any:
-        # Only reached when a slot is empty (or the name is not a field):
-        # the first read of a field left empty builds all of them at once.
-        if name not in names:
-            raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
-        fill(self, **self._raw)
-        return _getattribute(self, name)
+    __slots__ = ("_fill", "_get", "_set")
+
+    def __init__(self, member: Any, fill: Callable[[Any], None]) -> None:
+        self._get = member.__get__
+        self._set = member.__set__
+        self._fill = fill
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return self._get(obj)
+        except AttributeError:  # empty: not built yet
+            self._fill(obj)
+            return self._get(obj)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        # Only for attrs' own __init__ (``attrs.evolve`` of a lazy object):
+        # the frozen class refuses every other write before this is reached.
+        self._set(obj, value)
+
+
+def lazy_variant(
+    cls: type[M], names: tuple[str, ...], fill: Callable[..., tuple[Any, ...]]
+) -> type[M]:
+    """The lazy subclass of the frozen, slotted ``cls`` (see above): the
+    fields ``names`` are the ones the chunk path leaves empty, and
+    ``fill(**raw)`` gives their values, in that order, from the object's
+    JSON object ``raw`` (used by ``_structure``)."""
+    fields = tuple(f.name for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)))
+    members = {n: cls.__dict__[n] for n in names}
+    setters = tuple(m.__set__ for m in members.values())
+
+    def build(obj: Any) -> None:
+        # Every field left empty, then the class whose reads are plain. A
+        # second thread doing the same at the same time writes the same
+        # values: ``_raw`` is never changed.
+        for set_field, value in zip(setters, fill(**obj._raw), strict=True):
+            set_field(obj, value)
+        _set_class(obj, "__class__", filled)
 
     def __eq__(self: Any, other: Any) -> Any:
         # attrs' __eq__ wants the same class: a lazy object equals one of
@@ -290,43 +322,73 @@ def lazy_variant(cls: type[M], fill: Callable[..., None]) -> type[M]:
         # Copied and pickled as ``cls`` itself, every field built.
         return _rebuild, (cls, {n: getattr(self, n) for n in fields})
 
-    namespace = {
-        "__slots__": ("_raw",),
+    common = {
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
-        "__getattr__": __getattr__,
+    }
+    namespace = {
+        **common,
+        "__slots__": ("_raw",),
         "__eq__": __eq__,
         "__ne__": __ne__,
         "__hash__": cls.__hash__,
         "__reduce_ex__": __reduce_ex__,
+        **{n: _LazyField(m, build) for n, m in members.items()},
     }
     lazy = cast("type[M]", type(cls.__name__, (cls,), namespace))
-    _FIELDS[lazy] = _FIELDS[cls]
+    # Filled: the class's own slot descriptors again, for the same names.
+    filled = type(cls.__name__, (lazy,), {**common, "__slots__": (), **members})
+    _FIELDS[lazy] = _FIELDS[filled] = _FIELDS[cls]
     return lazy
 
 
 def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The setters of ``cls``'s slots ``names``, for code that fills objects
-    made with ``object.__new__`` (the chunk path)."""
+    """The setters of ``cls``'s slots ``names``, for code that fills an
+    object already handed out (a lazy object's first read)."""
     return tuple(cast("Callable[[Any, Any], None]", cls.__dict__[n].__set__) for n in names)
 
 
 # --------------------------------------------------------------------------
 # Building objects fast: the chunk path builds several per streamed chunk.
+#
+# A frozen attrs class refuses ``obj.x = v`` (its ``__setattr__`` raises), so
+# its ``__init__`` sets each field through ``object.__setattr__``, and code
+# that builds objects itself must call a slot's setter: a call each, about
+# 650 instructions, and the chunk path made eight or more per chunk. A
+# *draft* class is a subclass of the frozen class that adds no slot, keeps
+# ``object``'s own ``__setattr__``, ``__delattr__`` and ``__init__``: an
+# object made as a draft takes plain ``obj.x = v`` (which CPython runs as a
+# direct slot store, a few dozen instructions) and, once every field is set,
+# ``obj.__class__ = cls`` makes it an object of the frozen class, the same
+# layout, frozen from then on. A draft never leaves the function that
+# builds it; nobody else ever holds one.
+
+
+def draft_class(cls: type) -> type[Any]:
+    """The draft class of the frozen, slotted attrs class ``cls`` (see above).
+    Typed ``Any``: a draft takes the writes its class refuses."""
+    if "__slots__" not in cls.__dict__:
+        raise TypeError(f"draft_class() needs a slotted class, not {cls.__qualname__}")
+    namespace = {
+        "__slots__": (),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__ + ".<draft>",
+        "__init__": object.__init__,
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+    }
+    return type(cls.__name__, (cls,), namespace)
 
 
 def slot_constructor(cls: type[A]) -> Callable[..., A]:
-    """A constructor for the frozen attrs class ``cls`` that fills its slots directly.
+    """A constructor for the frozen attrs class ``cls`` that builds a draft.
 
-    attrs' ``__init__`` for a frozen class sets each field through a bound
-    ``object.__setattr__`` (the class's own ``__setattr__`` refuses), and that
-    alone cost more than the rest of turning a chunk's JSON into objects. The
-    function made here, generated once per class the way attrs generates
-    ``__init__``, writes the same slots through their member descriptors, so
-    ``make(**fields) == cls(**fields)``: the same class, the same fields, still
-    frozen. Every field is a required argument (no default or factory runs),
-    so it only serves classes without validators, converters or
+    ``make(**fields) == cls(**fields)``: the same class, the same fields,
+    still frozen, generated once per class the way attrs generates
+    ``__init__``, at a fraction of the cost (see :func:`draft_class`). Every
+    field is a required argument (no default or factory runs), so it only
+    serves classes without validators, converters or
     ``__attrs_post_init__``; it refuses others.
     """
     fields = attrs.fields(cls)
@@ -337,11 +399,10 @@ def slot_constructor(cls: type[A]) -> Callable[..., A]:
     ):
         raise TypeError(f"slot_constructor() cannot build {cls.__qualname__}")
     names = [f.name for f in fields]
-    lines = [f"def make({', '.join(names)}):", "    self = _new(_cls)"]
-    lines += [f"    _set_{name}(self, {name})" for name in names]
-    lines.append("    return self")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    namespace.update({f"_set_{name}": cls.__dict__[name].__set__ for name in names})
+    lines = [f"def make({', '.join(names)}):", "    self = _draft()"]
+    lines += [f"    self.{name} = {name}" for name in names]
+    lines += ["    self.__class__ = _cls", "    return self"]
+    namespace: dict[str, Any] = {"_draft": draft_class(cls), "_cls": cls}
     exec(compile("\n".join(lines), f"<slot constructor of {cls.__qualname__}>", "exec"), namespace)
     make = namespace["make"]
     make.__qualname__ = f"{cls.__qualname__}.<slot constructor>"

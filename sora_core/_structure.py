@@ -31,9 +31,9 @@ from ._shapes import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    draft_class,
     lazy_variant,
     slot_constructor,
-    slot_setters,
 )
 
 __all__ = [
@@ -294,30 +294,34 @@ def _usual_call(t: Any) -> bool:
     return (name is None or type(name) is str) and (arguments is None or type(arguments) is str)
 
 
-_new = object.__new__
-(_set_finish_reason,) = slot_setters(ChunkChoice, "finish_reason")
-(_set_choices,) = slot_setters(ChatCompletionChunk, "choices")
+_LAZY_DELTA = ("role", "refusal", "tool_calls", "extra")
+_LAZY_CHOICE = ("index", "logprobs", "extra")
+_LAZY_CHUNK = ("id", "object", "created", "model", "system_fingerprint", "extra")
 
 
 def _usual_chunk(
     d: Any, limits: Limits = _DEFAULT_LIMITS, whole: bool = False
 ) -> ChatCompletionChunk | None:
     # One function for the chunk, its choices and their deltas: it runs once
-    # per streamed chunk, and each call saved is a few percent of it.
+    # per streamed chunk, and each call saved is a few percent of it. The
+    # objects are built as drafts (``_shapes.draft_class``: plain slot
+    # stores) and made frozen by setting their class last.
     # ``whole``: build every field now, for a reader that reads them all
     # (the stream's assembly): a first read that finds its slot empty costs
     # Python an AttributeError before the fill.
     if type(d) is not dict:
         return None
     choices = d.get("choices")
-    usage = d.get("usage")
-    if (
-        type(choices) is not list
-        or len(choices) > limits.max_choices
-        or (usage is not None and type(usage) is not dict)
-    ):
+    if type(choices) is not list or len(choices) > limits.max_choices:
         return None
-    built = []
+    usage = d.get("usage")
+    if usage is not None:  # (the last chunk's, if any)
+        if type(usage) is not dict:
+            return None
+        usage = _structure_usage(usage, "chunk.usage")
+    # A tuple added to, not a list made a tuple: one object fewer for the
+    # usual single choice (and choices are few: Limits.max_choices).
+    built: tuple[ChunkChoice, ...] = ()
     for c in choices:
         if type(c) is not dict:
             return None
@@ -327,168 +331,137 @@ def _usual_chunk(
             return None
         get = delta.get
         content = get("content")
-        reasoning = get("reasoning_content")
-        refusal = get("refusal")
-        calls = get("tool_calls")
-        if (
-            (content is not None and type(content) is not str)
-            or (reasoning is not None and type(reasoning) is not str)
-            or (refusal is not None and type(refusal) is not str)
-        ):
-            return None
-        if calls is not None:
-            if type(calls) is not list or len(calls) > limits.max_tool_calls:
+        if len(delta) == 1 and type(content) is str:
+            # The usual delta, {"content": "..."}: nothing else to check.
+            reasoning = None
+        else:
+            reasoning = get("reasoning_content")
+            refusal = get("refusal")
+            calls = get("tool_calls")
+            if (
+                (content is not None and type(content) is not str)
+                or (reasoning is not None and type(reasoning) is not str)
+                or (refusal is not None and type(refusal) is not str)
+            ):
                 return None
-            for t in calls:
-                if not _usual_call(t):
+            if calls is not None:
+                if type(calls) is not list or len(calls) > limits.max_tool_calls:
                     return None
+                for t in calls:
+                    if not _usual_call(t):
+                        return None
         finish_reason = c.get("finish_reason")
         if finish_reason is not None and type(finish_reason) is not str:
             finish_reason = _finish(finish_reason)
         # The delta's text at once (what a stream's reader reads), the rest
         # of it and of its choice on first read, or now when ``whole``.
         if whole:
-            built_delta = _new(Delta)
-            choice = _new(ChunkChoice)
-            _fill_delta(built_delta, **delta)
-            _fill_chunk_choice(choice, **c)
+            built_delta = _DraftDelta()
+            built_delta.role, built_delta.refusal, built_delta.tool_calls, built_delta.extra = (
+                _delta_rest(**delta)
+            )
+            built_delta.content = content
+            built_delta.reasoning_content = reasoning
+            built_delta.__class__ = Delta
+            choice = _DraftChunkChoice()
+            choice.index, choice.logprobs, choice.extra = _choice_rest(**c)
+            choice.finish_reason = finish_reason
+            choice.delta = built_delta
+            choice.__class__ = ChunkChoice
         else:
-            built_delta = _new(_LazyDelta)
-            choice = _new(_LazyChunkChoice)
-            _set_delta_raw(built_delta, delta)
-            _set_choice_raw(choice, c)
-        _set_content(built_delta, content)
-        _set_reasoning(built_delta, reasoning)
-        _set_finish_reason(choice, finish_reason)
-        _set_choice_delta(choice, built_delta)
-        built.append(choice)
+            built_delta = _DraftLazyDelta()
+            built_delta._raw = delta
+            built_delta.content = content
+            built_delta.reasoning_content = reasoning
+            built_delta.__class__ = _LazyDelta
+            choice = _DraftLazyChunkChoice()
+            choice._raw = c
+            choice.finish_reason = finish_reason
+            choice.delta = built_delta
+            choice.__class__ = _LazyChunkChoice
+        built += (choice,)
+    # The chunk's usage at once either way: a stream's reader looks for it
+    # on every chunk.
     if whole:
-        chunk = _new(ChatCompletionChunk)
-        _fill_chunk(chunk, **d)
+        chunk = _DraftChunk()
+        (
+            chunk.id,
+            chunk.object,
+            chunk.created,
+            chunk.model,
+            chunk.system_fingerprint,
+            chunk.extra,
+        ) = _chunk_rest(**d)
+        chunk.choices = built
+        chunk.usage = usage
+        chunk.__class__ = ChatCompletionChunk
     else:
-        chunk = _new(_LazyChunk)
-        _set_chunk_raw(chunk, d)
-    _set_choices(chunk, tuple(built))
-    return chunk
+        chunk = _DraftLazyChunk()
+        chunk._raw = d
+        chunk.choices = built
+        chunk.usage = usage
+        chunk.__class__ = _LazyChunk
+    return chunk  # type: ignore[no-any-return]  # (a draft no more)
 
 
-# The fields the chunk path leaves empty, built on first read from the JSON
-# object by the general path's own rule for each (values it checked are
-# taken as they are). Each fill takes the JSON object as keyword arguments
-# (``_fill_delta(delta, **raw)``): Python matches the keys to the fields in
-# C and collects the unknown ones, in order, into ``extra``, which is what
-# ``_extras`` gives. The object comes first, positional-only, so no JSON key
-# can take its place. A value already of the type a rule returns as it is
-# skips the call to the rule.
-
-_set_fn_name, _set_fn_arguments, _set_fn_extra = slot_setters(
-    FunctionCallDelta, "name", "arguments", "extra"
-)
+# The fields the chunk path leaves empty, from the JSON object by the
+# general path's own rule for each (values it checked are taken as they
+# are): on the first read of a lazy object, or at once when ``whole``. Each
+# takes the JSON object as keyword arguments (``_delta_rest(**raw)``):
+# Python matches the keys to the fields in C and collects the unknown ones,
+# in order, into ``extra``, which is what ``_extras`` gives. A value already
+# of the type a rule returns as it is skips the call to the rule. They
+# return the values of ``_LAZY_DELTA`` (``_LAZY_CHOICE``, ``_LAZY_CHUNK``)
+# in order.
 
 
-def _fill_function_call_delta(
-    fn: FunctionCallDelta, /, name: Any = None, arguments: Any = None, **extra: Any
-) -> None:
-    _set_fn_name(fn, name)
-    _set_fn_arguments(fn, arguments)
-    _set_fn_extra(fn, extra)
+def _function_call_delta(
+    name: Any = None, arguments: Any = None, **extra: Any
+) -> FunctionCallDelta:
+    fn = _DraftFunctionCallDelta()
+    fn.name = name
+    fn.arguments = arguments
+    fn.extra = extra
+    fn.__class__ = FunctionCallDelta
+    return fn  # type: ignore[no-any-return]  # (a draft no more)
 
 
-_set_call_index, _set_call_id, _set_call_type, _set_call_function, _set_call_extra = slot_setters(
-    ToolCallDelta, "index", "id", "type", "function", "extra"
-)
+def _tool_call_delta(
+    index: Any = 0, id: Any = None, type: Any = None, function: Any = None, **extra: Any
+) -> ToolCallDelta:
+    call = _DraftToolCallDelta()
+    call.index = index
+    call.id = id if id is None or _type(id) is str else _meta_str(id)
+    call.type = type if type is None or _type(type) is str else _meta_str(type)
+    call.function = None if function is None else _function_call_delta(**function)
+    call.extra = extra
+    call.__class__ = ToolCallDelta
+    return call  # type: ignore[no-any-return]  # (a draft no more)
 
 
-def _fill_tool_call_delta(
-    call: ToolCallDelta,
-    /,
-    index: Any = 0,
-    id: Any = None,
-    type: Any = None,
-    function: Any = None,
-    **extra: Any,
-) -> None:
-    _set_call_index(call, index)
-    _set_call_id(call, id if id is None or _type(id) is str else _meta_str(id))
-    _set_call_type(call, type if type is None or _type(type) is str else _meta_str(type))
-    if function is not None:
-        fn = _new(FunctionCallDelta)
-        _fill_function_call_delta(fn, **function)
-        function = fn
-    _set_call_function(call, function)
-    _set_call_extra(call, extra)
-
-
-(
-    _set_role,
-    _set_content,
-    _set_reasoning,
-    _set_refusal,
-    _set_tool_calls,
-    _set_delta_extra,
-) = slot_setters(Delta, "role", "content", "reasoning_content", "refusal", "tool_calls", "extra")
-
-
-def _fill_delta(
-    delta: Delta,
-    /,
+def _delta_rest(
     role: Any = None,
     content: Any = None,
     reasoning_content: Any = None,
     refusal: Any = None,
     tool_calls: Any = None,
     **extra: Any,
-) -> None:
-    # (content and reasoning_content were set when the chunk arrived.)
-    _set_role(delta, role if role is None or type(role) is str else _meta_str(role))
-    _set_refusal(delta, refusal)
-    if tool_calls is not None:
-        calls = []
-        for t in tool_calls:
-            call = _new(ToolCallDelta)
-            _fill_tool_call_delta(call, **t)
-            calls.append(call)
-        tool_calls = tuple(calls)
-    _set_tool_calls(delta, tool_calls)
-    _set_delta_extra(delta, extra)
+) -> tuple[Any, ...]:
+    return (
+        role if role is None or type(role) is str else _meta_str(role),
+        refusal,
+        None if tool_calls is None else tuple([_tool_call_delta(**t) for t in tool_calls]),
+        extra,
+    )
 
 
-_set_choice_index, _set_choice_delta, _set_logprobs, _set_choice_extra = slot_setters(
-    ChunkChoice, "index", "delta", "logprobs", "extra"
-)
+def _choice_rest(
+    index: Any = 0, delta: Any = None, finish_reason: Any = None, logprobs: Any = None, **extra: Any
+) -> tuple[Any, ...]:
+    return index, logprobs, extra
 
 
-def _fill_chunk_choice(
-    choice: ChunkChoice,
-    /,
-    index: Any = 0,
-    delta: Any = None,
-    finish_reason: Any = None,
-    logprobs: Any = None,
-    **extra: Any,
-) -> None:
-    # (finish_reason and the delta were set when the chunk arrived.)
-    _set_choice_index(choice, index)
-    _set_logprobs(choice, logprobs)
-    _set_choice_extra(choice, extra)
-
-
-(
-    _set_id,
-    _set_object,
-    _set_created,
-    _set_model,
-    _set_usage,
-    _set_fingerprint,
-    _set_chunk_extra,
-) = slot_setters(
-    ChatCompletionChunk, "id", "object", "created", "model", "usage", "system_fingerprint", "extra"
-)
-
-
-def _fill_chunk(
-    chunk: ChatCompletionChunk,
-    /,
+def _chunk_rest(
     id: Any = None,
     object: Any = None,
     created: Any = None,
@@ -497,28 +470,30 @@ def _fill_chunk(
     usage: Any = None,
     system_fingerprint: Any = None,
     **extra: Any,
-) -> None:
-    # (choices were set when the chunk arrived.)
-    _set_id(chunk, id if id is None or type(id) is str else _meta_str(id))
-    _set_object(chunk, object if object is None or type(object) is str else _meta_str(object))
-    _set_created(chunk, created if created is None or type(created) is int else _opt_int(created))
-    _set_model(chunk, model if model is None or type(model) is str else _meta_str(model))
-    _set_usage(chunk, None if usage is None else _structure_usage(usage, "chunk.usage"))
-    _set_fingerprint(
-        chunk,
+) -> tuple[Any, ...]:
+    return (
+        id if id is None or type(id) is str else _meta_str(id),
+        object if object is None or type(object) is str else _meta_str(object),
+        created if created is None or type(created) is int else _opt_int(created),
+        model if model is None or type(model) is str else _meta_str(model),
         system_fingerprint
         if system_fingerprint is None or type(system_fingerprint) is str
         else _meta_str(system_fingerprint),
+        extra,
     )
-    _set_chunk_extra(chunk, extra)
 
 
-_LazyDelta = lazy_variant(Delta, _fill_delta)
-_LazyChunkChoice = lazy_variant(ChunkChoice, _fill_chunk_choice)
-_LazyChunk = lazy_variant(ChatCompletionChunk, _fill_chunk)
-(_set_delta_raw,) = slot_setters(_LazyDelta, "_raw")
-(_set_choice_raw,) = slot_setters(_LazyChunkChoice, "_raw")
-(_set_chunk_raw,) = slot_setters(_LazyChunk, "_raw")
+_LazyDelta = lazy_variant(Delta, _LAZY_DELTA, _delta_rest)
+_LazyChunkChoice = lazy_variant(ChunkChoice, _LAZY_CHOICE, _choice_rest)
+_LazyChunk = lazy_variant(ChatCompletionChunk, _LAZY_CHUNK, _chunk_rest)
+_DraftFunctionCallDelta = draft_class(FunctionCallDelta)
+_DraftToolCallDelta = draft_class(ToolCallDelta)
+_DraftDelta = draft_class(Delta)
+_DraftChunkChoice = draft_class(ChunkChoice)
+_DraftChunk = draft_class(ChatCompletionChunk)
+_DraftLazyDelta = draft_class(_LazyDelta)
+_DraftLazyChunkChoice = draft_class(_LazyChunkChoice)
+_DraftLazyChunk = draft_class(_LazyChunk)
 
 
 def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk:

@@ -270,3 +270,69 @@ def test_metadata_a_relay_bends_is_read_as_the_general_route_reads_it() -> None:
         3,
         "1",
     )
+
+
+def test_a_lazy_chunk_evolves_with_changes() -> None:
+    changed = attrs.evolve(_fresh(), id="other", model="m")
+    whole = _structure_chunk(copy.deepcopy(USUAL))
+    assert (changed.id, changed.model) == ("other", "m")
+    assert changed == attrs.evolve(whole, id="other", model="m")
+    assert changed.extra == {"service_tier": "default"}
+
+
+def test_lazy_objects_are_filled_the_same_from_many_threads() -> None:
+    # The first read of a field left empty builds them all; threads racing
+    # for that first read all see the same values, and so does the object.
+    import threading
+
+    chunks = [_fresh() for _ in range(200)]
+    seen: list[tuple[Any, ...]] = []
+    barrier = threading.Barrier(4)
+
+    def read() -> None:
+        barrier.wait(timeout=10)
+        for chunk in chunks:
+            delta = chunk.choices[0].delta
+            seen.append((chunk.extra, chunk.id, chunk.created, delta.extra, delta.role))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(seen) == 4 * len(chunks)
+    assert set(map(repr, seen)) == {
+        repr(({"service_tier": "default"}, "chatcmpl-9", 7, {"x": 1}, None))
+    }
+    whole = _structure_chunk(copy.deepcopy(USUAL))
+    assert all(chunk == whole for chunk in chunks)
+
+
+def test_built_objects_are_of_the_frozen_class_never_a_draft() -> None:
+    # The chunk path builds drafts (plain slot stores) and hands out objects
+    # of the frozen classes only: a write to any of them is refused.
+    from sora_core import ChunkChoice, Delta
+    from sora_core._shapes import draft_class, slot_constructor
+
+    for whole in (False, True):
+        chunk = _usual_chunk(copy.deepcopy(USUAL), whole=whole)
+        assert chunk is not None
+        objects = [chunk, chunk.choices[0], chunk.choices[0].delta]
+        for obj, cls in zip(objects, (ChatCompletionChunk, ChunkChoice, Delta), strict=True):
+            assert isinstance(obj, cls)
+            assert ".<draft>" not in type(obj).__qualname__
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                obj.extra = {}  # type: ignore[misc]
+        if whole:
+            assert [type(o) for o in objects] == [ChatCompletionChunk, ChunkChoice, Delta]
+    make = slot_constructor(Delta)
+    fields = {f.name: f.name for f in attrs.fields(Delta)}
+    built = make(**fields)
+    assert type(built) is Delta and built == Delta(**fields)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.content = "x"  # type: ignore[misc]
+    draft = draft_class(Delta)()
+    draft.content = "x"  # a draft takes plain writes...
+    assert draft.content == "x"
+    with pytest.raises(TypeError, match="slotted"):
+        draft_class(dict)  # type: ignore[type-var]
