@@ -37,7 +37,7 @@ from ._events import (
 )
 from ._limits import Limits
 from ._ndjson import NDJSON_TYPES, NDJSONDecoder
-from ._shapes import ChatCompletion, Usage, draft_class
+from ._shapes import ChatCompletion, ChatCompletionChunk, Usage, draft_class
 from ._sse import SSEDecoder
 from ._structure import (
     _usual_chunk,
@@ -532,6 +532,7 @@ class ChatResponseReader:
         # The assembly and the video tracker read every field: built at once.
         whole = acc is not None or tracker is not None
         ndjson = self._ndjson
+        append = events.append
         for kind, data in raw:
             try:
                 try:
@@ -552,19 +553,21 @@ class ChatResponseReader:
                 raise RemoteProtocolError(f"a stream event is not JSON: {_quote(data)}") from None
             except RecursionError:
                 raise RemoteProtocolError("a stream event nests JSON too deeply") from None
-            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-                self._on_error_event(obj["error"], events)
-                continue
-            if kind == "error":
-                self._on_error_event(obj, events)
-                continue
-            if ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
-                obj = _completion_as_chunk(obj)
-            chunk = _usual_chunk(obj, limits, whole) or structure_chunk(obj, limits)
+            if (
+                type(obj) is not dict
+                or kind == "error"
+                or ("error" in obj and not obj.get("choices"))
+                or ndjson
+            ):
+                chunk = self._unusual_event(kind, obj, whole, events)
+                if chunk is None:
+                    continue
+            else:
+                chunk = _usual_chunk(obj, limits, whole) or structure_chunk(obj, limits)
             received = _DraftReceived()
             received.chunk = chunk
             received.__class__ = ChunkReceived
-            events.append(received)
+            append(received)
             if acc is not None:
                 acc.add(chunk)
             if chunk.usage is not None:  # the usual chunk has none
@@ -580,6 +583,25 @@ class ChatResponseReader:
                         tracker.feed_into(delta.content, delta.reasoning_content, events)
                     if delta.extra:  # fields the relay added: wm.task_id, output[0].url
                         tracker.feed_fields_into(delta.extra, events)
+
+    def _unusual_event(
+        self, kind: str, obj: Any, whole: bool, events: list[Event]
+    ) -> ChatCompletionChunk | None:
+        """An event that is not a plain chunk in a plain object: an error
+        (``None``, its event added), a whole completion in a JSON-lines
+        stream (as one chunk), or anything else (structured field by field,
+        or refused)."""
+        if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+            self._on_error_event(obj["error"], events)
+            return None
+        if kind == "error":
+            self._on_error_event(obj, events)
+            return None
+        if self._ndjson and isinstance(obj, dict) and obj.get("object") == "chat.completion":
+            obj = _completion_as_chunk(obj)
+        if type(obj) is dict:
+            return _usual_chunk(obj, self.limits, whole) or structure_chunk(obj, self.limits)
+        return structure_chunk(obj, self.limits)
 
     def _on_done(self, events: list[Event]) -> None:
         self._finish_stream("done", events)

@@ -200,24 +200,41 @@ class SSEDecoder:
         end = data.rfind(b"\n\n") + 2
         if end > 1 and data.startswith(b"data: "):
             # Cut on the blank line plus the next data field: the parts are
-            # the events' data. No LF inside any part (so every blank line
-            # was followed by a data line, and each event is that one line)
-            # means the line-by-line loop would give these events, so they
-            # are built at once; anything else takes the loop. (Joined, the
-            # parts are searched by memchr; counting LFs in the read went
-            # byte by byte, at 6 instructions a byte.)
+            # the events' data, and the read up to ``end`` is "data: " + part
+            # + LF LF for each part in turn. A part without a LF is an event
+            # of one data line, as the line-by-line loop would give it: built
+            # at once. A part with one (a comment, an id or an event type
+            # after its data, data on two lines) is a run of whole blocks,
+            # which the loop takes, each on its own: each ends with a blank
+            # line, so the loop ends it where it began, between events.
+            # (Joined, the parts are searched by memchr; counting LFs in the
+            # read went byte by byte, at 6 instructions a byte.)
             values = data[6 : end - 2].split(b"\n\ndata: ")
-            if 10 not in b"".join(values):  # 10: LF
-                last_event_id = self.last_event_id = self._id_buffer
-                if decode:
-                    events += [
-                        _new_event("message", v.decode("utf-8", "replace"), last_event_id, None)
-                        for v in values
-                    ]
-                else:
-                    events += [("message", v) for v in values]
-                data = data[end:]
+            data = data[end:]
+            if 10 in b"".join(values):  # 10: LF
+                start = 0
+                for i, v in enumerate(values):
+                    if 10 in v:
+                        self._one_line_events(values[start:i], decode, events)
+                        self._lines(b"data: " + v + b"\n\n", decode, events)
+                        start = i + 1
+                values = values[start:]
+            self._one_line_events(values, decode, events)
         return self._lines(data, decode, events)
+
+    def _one_line_events(self, values: list[bytes], decode: bool, events: list[Any]) -> None:
+        # The events of one ``data:`` line each, between events: dispatched
+        # as the loop dispatches them.
+        if not values:
+            return
+        last_event_id = self.last_event_id = self._id_buffer
+        if decode:
+            events += [
+                _new_event("message", v.decode("utf-8", "replace"), last_event_id, None)
+                for v in values
+            ]
+        else:
+            events += [("message", v) for v in values]
 
     def _lines(self, data: bytes, decode: bool, events: list[Any]) -> list[Any]:
         """The spec's loop, line by line over ``data`` (LF line ends only),

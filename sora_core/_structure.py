@@ -294,13 +294,16 @@ def _usual_call(t: Any) -> bool:
     return (name is None or type(name) is str) and (arguments is None or type(arguments) is str)
 
 
+# More choices than this in one chunk is not the usual chunk: the general
+# path, linear in them, builds it (here each adds to a tuple, which copies).
+_USUAL_CHOICES = 16
 _LAZY_DELTA = ("role", "refusal", "tool_calls", "extra")
 _LAZY_CHOICE = ("index", "logprobs", "extra")
 _LAZY_CHUNK = ("id", "object", "created", "model", "system_fingerprint", "extra")
 
 
 def _usual_chunk(
-    d: Any, limits: Limits = _DEFAULT_LIMITS, whole: bool = False
+    d: dict[str, Any], limits: Limits = _DEFAULT_LIMITS, whole: bool = False
 ) -> ChatCompletionChunk | None:
     # One function for the chunk, its choices and their deltas: it runs once
     # per streamed chunk, and each call saved is a few percent of it. The
@@ -308,11 +311,14 @@ def _usual_chunk(
     # stores) and made frozen by setting their class last.
     # ``whole``: build every field now, for a reader that reads them all
     # (the stream's assembly): a first read that finds its slot empty costs
-    # Python an AttributeError before the fill.
-    if type(d) is not dict:
-        return None
+    # Python an AttributeError before the fill. ``d``: a dict (the caller
+    # looked).
     choices = d.get("choices")
-    if type(choices) is not list or len(choices) > limits.max_choices:
+    if (
+        type(choices) is not list
+        or len(choices) > limits.max_choices
+        or len(choices) > _USUAL_CHOICES
+    ):
         return None
     usage = d.get("usage")
     if usage is not None:  # (the last chunk's, if any)
@@ -320,21 +326,22 @@ def _usual_chunk(
             return None
         usage = _structure_usage(usage, "chunk.usage")
     # A tuple added to, not a list made a tuple: one object fewer for the
-    # usual single choice (and choices are few: Limits.max_choices).
+    # usual single choice (and never many: see _USUAL_CHOICES).
     built: tuple[ChunkChoice, ...] = ()
     for c in choices:
-        if type(c) is not dict:
+        try:
+            index = c.get("index", 0)
+            delta = c.get("delta")
+            content = delta.get("content")
+        except AttributeError:  # a choice or a delta that is not an object
             return None
-        index = c.get("index", 0)
-        delta = c.get("delta")
-        if type(index) is not int or type(delta) is not dict:
+        if type(index) is not int:
             return None
-        get = delta.get
-        content = get("content")
         if len(delta) == 1 and type(content) is str:
             # The usual delta, {"content": "..."}: nothing else to check.
             reasoning = None
         else:
+            get = delta.get
             reasoning = get("reasoning_content")
             refusal = get("refusal")
             calls = get("tool_calls")
@@ -509,7 +516,7 @@ def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk
     """
     if limits is None:
         limits = _DEFAULT_LIMITS
-    chunk = _usual_chunk(d, limits)
+    chunk = _usual_chunk(d, limits) if type(d) is dict else None
     if chunk is not None:
         return chunk
     return _structure_chunk(d, limits)

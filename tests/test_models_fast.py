@@ -336,3 +336,14 @@ def test_built_objects_are_of_the_frozen_class_never_a_draft() -> None:
     assert draft.content == "x"
     with pytest.raises(TypeError, match="slotted"):
         draft_class(dict)  # type: ignore[type-var]
+
+
+def test_many_choices_take_the_general_route_and_give_the_same() -> None:
+    # The direct route adds each choice to a tuple (the usual chunk has
+    # one); many choices go the general, linear way, to the same result.
+    few = {"choices": [{"index": i, "delta": {"content": str(i)}} for i in range(16)]}
+    many = {"choices": [{"index": i, "delta": {"content": str(i)}} for i in range(17)]}
+    assert _usual_chunk(copy.deepcopy(few)) == _structure_chunk(copy.deepcopy(few))
+    assert _usual_chunk(copy.deepcopy(many)) is None
+    built = structure_chunk(many)
+    assert [c.delta.content for c in built.choices] == [str(i) for i in range(17)]

@@ -391,6 +391,10 @@ def test_encoded_events_decode_back(
         b"retry: 9\ndata: a\n\ndata: b\n\nevent: x\ndata: c\n\ndata: d\n\n",
         b"data: a\n\n\n\ndata: b\ndata: c\n\ndata: d\n\ndata:e\n\ndata: f\n\n",
         b"data: a\n\ndata: b\r\n\r\ndata: c\n\ndata: \n\ndata: d",
+        # Blocks that are more than one data line between one-line events:
+        # ids that later events carry, comments, two-line data, a lone id.
+        b"data: a\n\nid: 5\n\ndata: b\n\n: keep-alive\n\ndata: c\n\nid: 6\ndata: d\n\n"
+        b"data: e\n\ndata: f\ndata: g\n\ndata: h\n\nevent: x\ndata: i\n\ndata: j\n\n",
     ],
 )
 def test_whole_data_events_agree_with_the_line_loop(data: bytes) -> None:
@@ -409,3 +413,12 @@ def test_whole_data_events_agree_with_the_line_loop(data: bytes) -> None:
     assert len(by_byte[0]) >= 3
     for at in range(len(data) + 1):
         assert raw([data[:at], data[at:]]) == by_byte, at
+
+    def typed(pieces: list[bytes]) -> list[ServerSentEvent]:
+        decoder = SSEDecoder()
+        return [e for piece in [*filter(None, pieces), b""] for e in decoder.feed(piece)]
+
+    # The typed events too, ids and retries included, at every cut.
+    whole = typed(bytewise(data))
+    for at in range(len(data) + 1):
+        assert typed([data[:at], data[at:]]) == whole, at
