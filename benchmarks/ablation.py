@@ -10,9 +10,6 @@ Each variant runs the P1 chat stream (4 KiB reads, ``ChatResponse``,
 time. The variants:
 
 - ``all on``: the code as it is.
-- ``attrs __init__``: every object built by attrs' generated ``__init__``
-  instead of the slot constructors (through one extra call per object, about
-  0.06 µs, which this variant pays on top).
 - ``general path only``: every chunk through the field-by-field helpers, no
   ``_usual_chunk`` route.
 - ``digit check per event``: the orjson big-integer check run over each
@@ -39,8 +36,6 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-
-import attrs
 
 from .core import ours_response
 from .streams import _event, chat_chunks, reads
@@ -127,16 +122,6 @@ def micro(repeat: int, number: int = 20_000) -> None:
         print(f"{name:24s}{cells}")
 
 
-def _attrs_maker(cls: type) -> Callable[..., Any]:
-    names = [f.name for f in attrs.fields(cls)]
-    keywords = ", ".join(f"{n}={n}" for n in names if n != "extra")
-    extra = ", extra=extra" if "extra" in names else ""
-    source = f"def make({', '.join(names)}):\n    return _cls({keywords}{extra})"
-    namespace: dict[str, Any] = {"_cls": cls}
-    exec(source, namespace)
-    return namespace["make"]  # type: ignore[no-any-return]
-
-
 @contextlib.contextmanager
 def _patched(module: Any, **values: Any) -> Iterator[None]:
     old = {name: getattr(module, name) for name in values}
@@ -150,32 +135,11 @@ def _patched(module: Any, **values: Any) -> Iterator[None]:
 
 
 def variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]]]:
-    from sora_core import _json, _response, _shapes, _sse, _structure
-    from sora_core._events import ChunkReceived
-    from sora_core._sse import ServerSentEvent
-
-    @contextlib.contextmanager
-    def attrs_init() -> Iterator[None]:
-        makers = {
-            name: _attrs_maker(cls)
-            for name, cls in (
-                ("_new_function_call_delta", _shapes.FunctionCallDelta),
-                ("_new_tool_call_delta", _shapes.ToolCallDelta),
-                ("_new_delta", _shapes.Delta),
-                ("_new_chunk_choice", _shapes.ChunkChoice),
-                ("_new_usage", _shapes.Usage),
-                ("_new_chunk", _shapes.ChatCompletionChunk),
-            )
-        }
-        with (
-            _patched(_structure, **makers),
-            _patched(_sse, _new_event=_attrs_maker(ServerSentEvent)),
-            _patched(_response, _new_chunk_received=_attrs_maker(ChunkReceived)),
-        ):
-            yield
+    from sora_core import _json, _response
 
     def general_only() -> contextlib.AbstractContextManager[None]:
-        return _patched(_response, structure_chunk=_structure._structure_chunk)
+        # The reader's direct route declines every chunk.
+        return _patched(_response, _usual_chunk=lambda d, limits, whole: None)
 
     def check_each_event(self: Any, data: bytes) -> None:
         if not self._suspect:
@@ -193,7 +157,6 @@ def variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]
 
     return {
         "all on": contextlib.nullcontext,
-        "attrs __init__": attrs_init,
         "general path only": general_only,
         "digit check per event": lambda: _patched(_json.StreamDecoder, scan=check_each_event),
         "full digit scan": lambda: _patched(_json.StreamDecoder, scan=full_scan),

@@ -222,6 +222,16 @@ def test_a_lazy_chunk_reads_as_one_built_whole(use: Any) -> None:
     whole = _structure_chunk(copy.deepcopy(USUAL))
     assert use(_fresh()) == use(whole)
     assert _fresh() == whole and whole == _fresh()
+    # And once its fields were read (built, and of the filled subclass).
+    read = _fresh()
+    assert read.id == "chatcmpl-9" and read.choices[0].index == 0
+    assert read.choices[0].delta.extra == {"x": 1}
+    assert use(read) == use(whole)
+    assert read == whole and whole == read and read == _fresh()
+    assert (read != whole) is False  # __ne__ too
+    for one in (read, whole, _fresh()):  # a dict inside: unhashable, all alike
+        with pytest.raises(TypeError, match="unhashable"):
+            hash(one)
 
 
 def test_a_lazy_field_is_built_once_and_then_kept() -> None:
