@@ -281,19 +281,6 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # str": most of these fields are null.)
 
 
-def _usual_call(t: Any) -> bool:
-    if type(t) is not dict or type(t.get("index", 0)) is not int:
-        return False
-    fn = t.get("function")
-    if fn is None:
-        return True
-    if type(fn) is not dict:
-        return False
-    name = fn.get("name")
-    arguments = fn.get("arguments")
-    return (name is None or type(name) is str) and (arguments is None or type(arguments) is str)
-
-
 # More choices than this in one chunk is not the usual chunk: the general
 # path, linear in them, builds it (here each adds to a tuple, which copies).
 _USUAL_CHOICES = 16
@@ -341,22 +328,45 @@ def _usual_chunk(
             # The usual delta, {"content": "..."}: nothing else to check.
             reasoning = None
         else:
-            get = delta.get
-            reasoning = get("reasoning_content")
-            refusal = get("refusal")
-            calls = get("tool_calls")
-            if (
-                (content is not None and type(content) is not str)
-                or (reasoning is not None and type(reasoning) is not str)
-                or (refusal is not None and type(refusal) is not str)
-            ):
-                return None
+            calls = delta.get("tool_calls")
+            if calls is not None and len(delta) == 1:
+                # The usual tool-call delta, {"tool_calls": [...]}: only
+                # the calls to check.
+                reasoning = None
+            else:
+                reasoning = delta.get("reasoning_content")
+                refusal = delta.get("refusal")
+                if (
+                    (content is not None and type(content) is not str)
+                    or (reasoning is not None and type(reasoning) is not str)
+                    or (refusal is not None and type(refusal) is not str)
+                ):
+                    return None
             if calls is not None:
                 if type(calls) is not list or len(calls) > limits.max_tool_calls:
                     return None
+                # Each call: an object with an integer index (or none), and
+                # a function that is null or an object of null-or-string
+                # name and arguments. (Inline: a call per tool call cost
+                # the tool-call chunk a sixth of its time.)
                 for t in calls:
-                    if not _usual_call(t):
+                    try:
+                        call_index = t.get("index", 0)
+                        fn = t.get("function")
+                    except AttributeError:  # not an object
                         return None
+                    if type(call_index) is not int:
+                        return None
+                    if fn is not None:
+                        try:
+                            name = fn.get("name")
+                            arguments = fn.get("arguments")
+                        except AttributeError:
+                            return None
+                        if (name is not None and type(name) is not str) or (
+                            arguments is not None and type(arguments) is not str
+                        ):
+                            return None
         finish_reason = c.get("finish_reason")
         if finish_reason is not None and type(finish_reason) is not str:
             finish_reason = _finish(finish_reason)
