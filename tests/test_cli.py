@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import sora_core
 from sora_transports import cli
 from sora_transports.cli import chat as cli_chat
 from sora_transports.cli import generate as cli_generate
@@ -275,3 +276,28 @@ def test_the_console_script_freezes_what_start_up_made(
     assert frozen == [True]
     assert capsys.readouterr().out.startswith("sora")
     assert cli.main(["--version"]) == 0
+
+
+def test_the_version_loads_no_client() -> None:
+    # `sora --version` answers before the parser, the clients and the
+    # runtimes are imported; through the parser (with another option) it
+    # says the same.
+    code = (
+        "import sys\n"
+        "from sora_transports.cli import main\n"
+        "main(['--version'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sora_transports.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    version, loaded = done.stdout.splitlines()
+    assert version == f"sora {sora_core.__version__}"
+    assert loaded == "['sora_transports.cli']"
+    parsed = subprocess.run(
+        [sys.executable, "-m", "sora_transports.cli", "-v", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert parsed.returncode == 0 and parsed.stdout.strip() == version

@@ -12,7 +12,9 @@ One module per command (:mod:`.chat`, :mod:`.generate`, :mod:`.demo`,
 :mod:`.args` (the parser), :mod:`.context` (options, secrets, output),
 :mod:`.transports` (the one place a client is made), :mod:`.display` (the
 progress bars), :mod:`.result` (the success decision, the JSON line, the
-error sentence) and :mod:`.interrupt` (Ctrl-C and SIGTERM).
+error sentence) and :mod:`.interrupt` (Ctrl-C and SIGTERM). The body of
+:func:`main` is in :mod:`._main`, loaded on first use: ``sora --version``
+needs none of it.
 
 Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted (Ctrl-C), 143
 terminated (SIGTERM). A failure is one line on stderr (``sora: error: ...``),
@@ -21,98 +23,41 @@ never a traceback, and never shows the token.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import importlib
-import os
 import sys
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from sora_core import SoraError
-
-from .args import build_parser
-from .context import ClientOptions, Context, UsageError, debug_logging, logger, scrubber_for
-from .display import isatty
-from .interrupt import exit_code, is_interrupt, signals_handled
-from .result import error_sentence
-from .transports import TRANSPORTS, Transport
+if TYPE_CHECKING:
+    from ._main import COMMANDS as COMMANDS
+    from ._main import TRANSPORTS, ClientOptions, Transport, build_parser
 
 __all__ = ["TRANSPORTS", "ClientOptions", "Transport", "build_parser", "console", "main"]
 
 
-# Each command's module and function, imported when the command runs, so that
-# `sora --version` or `sora serve` does not load every client and runtime.
-COMMANDS: dict[str, str] = {
-    "batch": "sora_transports.batch._cli:run_cli",
-    "chat": ".chat:cmd_chat",
-    "demo": ".demo:cmd_demo",
-    "download": ".download:cmd_download",
-    "list": ".list:cmd_list",
-    "remix": ".remix:cmd_remix",
-    "status": ".status:cmd_status",
-    "generate": ".generate:cmd_generate",
-    "replay": ".replay:cmd_replay",
-    "serve": ".serve:cmd_serve",
-}
+def version_line() -> str:
+    """What ``sora --version`` prints."""
+    from sora_core import __version__
 
-
-def _command(name: str) -> Callable[[Context], int]:
-    module, _, function = COMMANDS[name].partition(":")
-    found: Callable[[Context], int] = getattr(importlib.import_module(module, __name__), function)
-    return found
-
-
-def _quiet_stdout() -> None:
-    # The reader went away (sora ... | head): nothing more can be shown, and
-    # the interpreter's last flush at exit must not complain either.
-    with contextlib.suppress(Exception):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    return f"sora {__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sora`` command; returns the exit code."""
-    # (``list`` here is the ``sora list`` module: importing .list binds the name)
-    args_list = [*(sys.argv[1:] if argv is None else argv)]
-    scrub = scrubber_for(args_list)
-    parser = build_parser()
-    try:
-        args = parser.parse_args(args_list)
-    except SystemExit as exc:  # --help, --version, or bad usage (already printed)
-        return exc.code if isinstance(exc.code, int) else 2
-    ctx = Context(args, scrub)
-    for stream in (sys.stdout, sys.stderr):
-        # A console that cannot show a character gets a "?" rather than an error.
-        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
-        if encoding != "utf8" and hasattr(stream, "reconfigure"):
-            with contextlib.suppress(Exception):
-                stream.reconfigure(errors="replace")
-    try:
-        with signals_handled(), debug_logging(bool(getattr(args, "verbose", False)), scrub):
-            return _command(args.command)(ctx)
-    except BrokenPipeError:
-        _quiet_stdout()
-        return 1
-    except UsageError as exc:
-        ctx.error(str(exc))
-        return 2
-    except SoraError as exc:
-        ctx.error(error_sentence(exc))
-        return 1
-    except Exception as exc:  # a bug or an unexpected runtime error: still one line
-        logger.debug("unexpected error", exc_info=True)
-        ctx.error(f"unexpected {type(exc).__name__}: {exc}")
-        return 1
-    except BaseException as exc:
-        if not is_interrupt(exc):
-            raise
-        if isatty(sys.stderr):
-            sys.stderr.write("\n")  # past the ^C the terminal echoed
-        return exit_code()
+    args = [*(sys.argv[1:] if argv is None else argv)]
+    if args == ["--version"]:
+        # Answered before the parser, the clients and the runtimes are
+        # loaded: a script asking for the version waits for none of them.
+        print(version_line())
+        return 0
+    from ._main import main as run
+
+    return run(args)
 
 
 def console() -> int:
     """The ``sora`` console script: :func:`main` as a process of its own."""
+    if sys.argv[1:] != ["--version"]:
+        from . import _main  # noqa: F401  (start-up, before the freeze)
     # What is alive now (the modules, their functions and classes) lives as
     # long as the process. A long stream makes millions of short-lived
     # objects, and each full garbage collection would walk all of this again:
@@ -120,3 +65,12 @@ def console() -> int:
     # in main(), which a caller may run inside a process of its own.
     gc.freeze()
     return main()
+
+
+def __getattr__(name: str) -> Any:
+    # The parser, the options and the transports' table, loaded on first use.
+    if name in ("COMMANDS", "TRANSPORTS", "ClientOptions", "Transport", "build_parser"):
+        from . import _main
+
+        return getattr(_main, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,9 +12,8 @@ import re
 import sys
 from typing import Any
 
-from sora_core import __version__
-
 from .._emulator_names import FAULTS, STYLES
+from . import version_line
 from .context import UsageError
 from .transports import DEFAULT_TRANSPORT, TRANSPORTS
 
@@ -144,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_ENV_HELP,
         formatter_class=fmt,
     )
-    parser.add_argument("--version", action="version", version=f"sora {__version__}")
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
