@@ -35,7 +35,7 @@ PLOT = ROOT / "docs" / "img" / "throughput.png"
 SIZES = {
     "full": {
         "p1_chunks": 20_000,
-        "repeat": 7,
+        "repeat": 15,  # P1 passes (0.1 s each); with 7, one ratio swung 0.49-0.61x
         "sweep_bytes": 2_000_000,
         "p2_chunks": 100_000,
         "p2_repeat": 5,
