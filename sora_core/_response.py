@@ -40,6 +40,7 @@ from ._ndjson import NDJSON_TYPES, NDJSONDecoder
 from ._shapes import ChatCompletion, ChatCompletionChunk, Usage, draft_class
 from ._sse import SSEDecoder
 from ._structure import (
+    _completion_as_chunk,
     _usual_chunk,
     structure_chunk,
     structure_completion,
@@ -99,21 +100,6 @@ def _quote(data: bytes | str) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text[:_QUOTE]
     return repr(text)
-
-
-def _completion_as_chunk(obj: dict[str, Any]) -> Any:
-    """A whole ``chat.completion`` in a JSON-lines stream, read as one chunk
-    whose deltas are its messages (a relay that answers in one record)."""
-    choices = obj.get("choices")
-    if not isinstance(choices, list):
-        return obj
-    moved = [
-        {k: v for k, v in c.items() if k != "message"} | {"delta": c["message"]}
-        if isinstance(c, dict) and isinstance(c.get("message"), dict)
-        else c
-        for c in choices
-    ]
-    return obj | {"object": "chat.completion.chunk", "choices": moved}
 
 
 _ENCODINGS = ("gzip", "x-gzip", "deflate")

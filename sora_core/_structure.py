@@ -532,6 +532,21 @@ def structure_chunk(d: Any, limits: Limits | None = None) -> ChatCompletionChunk
     return _structure_chunk(d, limits)
 
 
+def _completion_as_chunk(obj: dict[str, Any]) -> Any:
+    """A whole ``chat.completion`` in a JSON-lines stream, read as one chunk
+    whose deltas are its messages (a relay that answers in one record)."""
+    choices = obj.get("choices")
+    if not isinstance(choices, list):
+        return obj
+    moved = [
+        {k: v for k, v in c.items() if k != "message"} | {"delta": c["message"]}
+        if isinstance(c, dict) and isinstance(c.get("message"), dict)
+        else c
+        for c in choices
+    ]
+    return obj | {"object": "chat.completion.chunk", "choices": moved}
+
+
 def structure_tool_call(d: Any, where: str, local: bool = False) -> ToolCall:
     """A JSON object -> :class:`ToolCall` (of a message, not a delta)."""
     d = _as_dict(d, where, local)
