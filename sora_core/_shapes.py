@@ -42,7 +42,6 @@ __all__ = [
     "image_part",
     "lazy_variant",
     "slot_constructor",
-    "slot_setters",
     "text_part",
 ]
 
@@ -341,12 +340,6 @@ def lazy_variant(
     filled = type(cls.__name__, (lazy,), {**common, "__slots__": (), **members})
     _FIELDS[lazy] = _FIELDS[filled] = _FIELDS[cls]
     return lazy
-
-
-def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The setters of ``cls``'s slots ``names``, for code that fills an
-    object already handed out (a lazy object's first read)."""
-    return tuple(cast("Callable[[Any, Any], None]", cls.__dict__[n].__set__) for n in names)
 
 
 # --------------------------------------------------------------------------

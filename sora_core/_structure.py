@@ -272,13 +272,14 @@ def _structure_chunk(d: Any, limits: Limits = _DEFAULT_LIMITS) -> ChatCompletion
 # or to refuse, more choices or tool calls than the limits allow, a null
 # delta) returns None, and the general path decides (and raises). What it
 # accepts it builds as lazy objects (``_shapes.lazy_variant``) holding
-# their JSON object: the chunk's choices, each choice's
+# their JSON object: the chunk's choices and usage, each choice's
 # finish_reason and delta, and the delta's content and reasoning_content at
 # once (what a stream's reader reads on every chunk); the rest of a chunk, a
-# choice or a delta on the first read of any of it, by the fill functions
-# below, which use the general path's own rule for each field, so both paths
-# give the same result. (The checks read "x is not None and type(x) is not
-# str": most of these fields are null.)
+# choice or a delta on the first read of any of it, by the functions below
+# (``_chunk_rest``, ``_choice_rest``, ``_delta_rest``), which use the general
+# path's own rule for each field, so both paths give the same result.
+# (The checks read "x is not None and type(x) is not str": most of these
+# fields are null.)
 
 
 # More choices than this in one chunk is not the usual chunk: the general
