@@ -436,25 +436,19 @@ def _usual_chunk(
 def _function_call_delta(
     name: Any = None, arguments: Any = None, **extra: Any
 ) -> FunctionCallDelta:
-    fn = _DraftFunctionCallDelta()
-    fn.name = name
-    fn.arguments = arguments
-    fn.extra = extra
-    fn.__class__ = FunctionCallDelta
-    return fn  # type: ignore[no-any-return]  # (a draft no more)
+    return _new_function_call_delta(name=name, arguments=arguments, extra=extra)
 
 
 def _tool_call_delta(
     index: Any = 0, id: Any = None, type: Any = None, function: Any = None, **extra: Any
 ) -> ToolCallDelta:
-    call = _DraftToolCallDelta()
-    call.index = index
-    call.id = id if id is None or _type(id) is str else _meta_str(id)
-    call.type = type if type is None or _type(type) is str else _meta_str(type)
-    call.function = None if function is None else _function_call_delta(**function)
-    call.extra = extra
-    call.__class__ = ToolCallDelta
-    return call  # type: ignore[no-any-return]  # (a draft no more)
+    return _new_tool_call_delta(
+        index=index,
+        id=id if id is None or _type(id) is str else _meta_str(id),
+        type=type if type is None or _type(type) is str else _meta_str(type),
+        function=None if function is None else _function_call_delta(**function),
+        extra=extra,
+    )
 
 
 def _delta_rest(
@@ -504,8 +498,6 @@ def _chunk_rest(
 _LazyDelta = lazy_variant(Delta, _LAZY_DELTA, _delta_rest)
 _LazyChunkChoice = lazy_variant(ChunkChoice, _LAZY_CHOICE, _choice_rest)
 _LazyChunk = lazy_variant(ChatCompletionChunk, _LAZY_CHUNK, _chunk_rest)
-_DraftFunctionCallDelta = draft_class(FunctionCallDelta)
-_DraftToolCallDelta = draft_class(ToolCallDelta)
 _DraftDelta = draft_class(Delta)
 _DraftChunkChoice = draft_class(ChunkChoice)
 _DraftChunk = draft_class(ChatCompletionChunk)
